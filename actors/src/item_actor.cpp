@@ -1,0 +1,27 @@
+#include "bps/actors/item_actor.hpp"
+
+#include <caf/result.hpp>
+#include <caf/sec.hpp>
+
+#include "bps/error.hpp"
+
+namespace bps {
+
+item_actor::behavior_type item_actor_impl(item_actor::stateful_pointer<item_state> self,
+                                          std::optional<domain::item> initial) {
+  self->state.item = std::move(initial);
+  return {
+    [self](atom::purchase, const domain::purchase& request) -> domain::purchase {
+      auto decision = domain::decide_purchase(self->state.item, request);
+      self->state.item = std::move(decision.state);
+      return std::move(decision.outcome);
+    },
+    [self](caf::get_atom) -> caf::result<domain::item> {
+      if (!self->state.item)
+        return make_error(ec::invalid_argument, "unknown item");
+      return *self->state.item;
+    },
+  };
+}
+
+} // namespace bps

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "bps/kafka/types.hpp"
+
+namespace RdKafka {
+class KafkaConsumer;
+} // namespace RdKafka
+
+namespace bps::kafka {
+
+/// Settings of a consumer. Offsets are only ever committed explicitly.
+struct consumer_options {
+  std::string bootstrap;
+  std::string group_id;
+  /// read_committed hides aborted transactions and waits for open ones.
+  bool read_committed = true;
+  /// Where to start without a committed offset: "earliest" or "latest".
+  std::string auto_offset_reset = "earliest";
+  /// Report partition ends as poll events (poll_event::kind::partition_eof).
+  bool report_partition_eof = false;
+  properties extra;
+};
+
+/// RAII owner of a librdkafka consumer, a group member with manual commits. Uses
+/// the range assignor so that equal partition numbers of co-partitioned topics
+/// go to the same member. Not thread-safe; use from one thread.
+class consumer {
+public:
+  static caf::expected<std::unique_ptr<consumer>> make(const consumer_options& opts);
+  ~consumer();
+  consumer(const consumer&) = delete;
+  consumer& operator=(const consumer&) = delete;
+
+  /// Joins the group for these topics (assignment comes with later polls).
+  caf::error subscribe(const std::vector<std::string>& topics);
+  /// Reads the given partitions from the given offsets, without group membership.
+  caf::error assign(const std::vector<partition_offset>& from);
+  /// Waits up to `timeout` for one record (librdkafka 2.0.2's batch API can lose
+  /// records in a rebalance, so records come one at a time).
+  caf::expected<poll_event> poll(milliseconds timeout);
+  /// Commits these positions synchronously.
+  caf::error commit(const std::vector<partition_offset>& offsets);
+  /// The committed positions of these partitions (-1001 where none is committed).
+  caf::expected<std::vector<partition_offset>> committed(const std::vector<topic_partition>& tps,
+                                                         milliseconds timeout);
+  /// The partitions currently assigned to this member.
+  caf::expected<std::vector<topic_partition>> assignment();
+  /// Leaves the group. Also done by the destructor.
+  void close();
+
+  /// The underlying handle, for the producer's send_offsets_to_transaction.
+  RdKafka::KafkaConsumer& handle() noexcept;
+
+private:
+  struct impl;
+  explicit consumer(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace bps::kafka

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "bps/kafka/types.hpp"
+
+namespace RdKafka {
+class Producer;
+} // namespace RdKafka
+
+namespace bps::kafka {
+
+class consumer;
+
+/// Settings of a producer. Every producer is idempotent; with a transactional id
+/// it is transactional too.
+struct producer_options {
+  std::string bootstrap;
+  /// Empty: not transactional. Must be stable per node so that a restarted node
+  /// fences its predecessor's open transaction.
+  std::string transactional_id;
+  milliseconds transaction_timeout{10000};
+  properties extra;
+};
+
+/// RAII owner of a librdkafka producer. Produce only enqueues: call poll() or
+/// flush() to serve delivery reports. Not thread-safe; use from one thread.
+/// Errors are bps errors whose code tells the class (see classify.hpp).
+class producer {
+public:
+  static caf::expected<std::unique_ptr<producer>> make(const producer_options& opts);
+  ~producer();
+  producer(const producer&) = delete;
+  producer& operator=(const producer&) = delete;
+
+  /// Enqueues a record; partition -1 picks the partition by key (murmur2, like
+  /// the Java client). A full local queue is back-pressure: polls and retries up
+  /// to `queue_wait`, then fails as retriable.
+  caf::error produce(const std::string& topic, std::string_view key, std::string_view value,
+                     int32_t partition = -1, milliseconds queue_wait = milliseconds{10000});
+
+  /// Serves delivery reports for up to `timeout`; returns the number served.
+  int poll(milliseconds timeout);
+
+  /// Waits until everything enqueued is delivered, and reports the first delivery
+  /// failure since the last flush (and resets it).
+  caf::error flush(milliseconds timeout);
+
+  caf::error init_transactions(milliseconds timeout);
+  caf::error begin_transaction();
+  /// Adds the consumer's positions to the open transaction (KIP-447: with the
+  /// consumer's group metadata, so a fenced group member cannot commit).
+  caf::error send_offsets_to_transaction(const std::vector<partition_offset>& offsets,
+                                         consumer& source, milliseconds timeout);
+  caf::error commit_transaction(milliseconds timeout);
+  caf::error abort_transaction(milliseconds timeout);
+
+  /// Delivery failures seen so far (all time).
+  uint64_t delivery_failures() const noexcept;
+
+  struct impl;
+
+private:
+  explicit producer(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace bps::kafka

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "bps/kafka/types.hpp"
+
+namespace bps::kafka {
+
+class admin;
+
+/// The names of bps' topics under one prefix (ARCHITECTURE.md, "Kafka is the
+/// source of truth").
+struct topic_names {
+  std::string items;
+  std::string purchases;
+  std::string item_commands;
+  std::string dead_letters;
+
+  static topic_names with_prefix(std::string_view prefix);
+  std::vector<std::string> all() const;
+};
+
+/// The default topic prefix and partition count.
+inline constexpr std::string_view default_topic_prefix = "bps.";
+inline constexpr int32_t default_partitions = 12;
+
+/// Checks a topic prefix: Kafka's legal characters, and short enough for every
+/// topic name. An invalid_argument error names what is wrong.
+caf::error validate_topic_prefix(std::string_view prefix);
+
+/// The four topics with their required configs: items compacted and kept forever;
+/// purchases, item-commands and dead-letters not compacted, retention.ms=-1.
+/// All have the same partition count (co-partitioning by itemId).
+std::vector<topic_spec> bps_topic_specs(std::string_view prefix, int32_t partitions,
+                                        int16_t replication_factor = 1);
+
+/// What differs between the topic bps needs and the one the cluster has, one
+/// sentence per difference, each naming the topic and the setting. Empty: it fits.
+std::vector<std::string> mismatches(const topic_spec& want, const topic_description& have);
+
+/// What `ensure_topics` did.
+struct ensure_report {
+  std::vector<std::string> created;
+  std::vector<std::string> verified;
+};
+
+/// Creates the topics that are missing and verifies those that exist. Any
+/// mismatch is a topic_mismatch error listing every difference; nothing is
+/// changed on an existing topic.
+caf::expected<ensure_report> ensure_topics(admin& client, const std::vector<topic_spec>& specs,
+                                           milliseconds timeout);
+
+} // namespace bps::kafka

@@ -1,0 +1,138 @@
+#include "bps/kafka/consumer.hpp"
+
+#include <fmt/format.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include "bps/error.hpp"
+#include "detail.hpp"
+
+namespace bps::kafka {
+
+struct consumer::impl {
+  std::unique_ptr<RdKafka::KafkaConsumer> handle;
+  bool closed = false;
+};
+
+consumer::consumer(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+consumer::~consumer() {
+  close();
+}
+
+caf::expected<std::unique_ptr<consumer>> consumer::make(const consumer_options& opts) {
+  if (opts.bootstrap.empty())
+    return make_error(ec::invalid_argument, "consumer: bootstrap servers are empty");
+  if (opts.group_id.empty())
+    return make_error(ec::invalid_argument, "consumer: group id is empty");
+  if (opts.auto_offset_reset != "earliest" && opts.auto_offset_reset != "latest")
+    return make_error(ec::invalid_argument,
+                      "consumer: auto offset reset must be earliest or latest, not "
+                        + opts.auto_offset_reset);
+  properties defaults{
+    {"bootstrap.servers", opts.bootstrap},
+    {"group.id", opts.group_id},
+    {"enable.auto.commit", "false"},
+    {"enable.auto.offset.store", "false"},
+    {"isolation.level", opts.read_committed ? "read_committed" : "read_uncommitted"},
+    {"auto.offset.reset", opts.auto_offset_reset},
+    {"enable.partition.eof", opts.report_partition_eof ? "true" : "false"},
+    // Co-partitioning: the range assignor gives a member the same partition
+    // numbers of every subscribed topic when the topics have equal counts.
+    {"partition.assignment.strategy", "range"},
+  };
+  auto conf = detail::make_conf(defaults, opts.extra);
+  if (!conf)
+    return std::move(conf.error());
+  auto p = std::unique_ptr<impl>(new impl);
+  std::string errstr;
+  p->handle.reset(RdKafka::KafkaConsumer::create(conf->get(), errstr));
+  if (!p->handle)
+    return make_error(ec::invalid_argument, "cannot create Kafka consumer: " + errstr);
+  return std::unique_ptr<consumer>(new consumer(std::move(p)));
+}
+
+caf::error consumer::subscribe(const std::vector<std::string>& topics) {
+  return detail::from_code("subscribe", impl_->handle->subscribe(topics));
+}
+
+caf::error consumer::assign(const std::vector<partition_offset>& from) {
+  auto list = detail::to_rd(from);
+  detail::partition_list_guard guard{list};
+  return detail::from_code("assign", impl_->handle->assign(list));
+}
+
+caf::expected<poll_event> consumer::poll(milliseconds timeout) {
+  std::unique_ptr<RdKafka::Message> msg{impl_->handle->consume(static_cast<int>(timeout.count()))};
+  poll_event ev;
+  switch (msg->err()) {
+    case RdKafka::ERR_NO_ERROR: {
+      ev.what = poll_event::kind::message;
+      auto& r = ev.rec;
+      r.topic = msg->topic_name();
+      r.partition = msg->partition();
+      r.offset = msg->offset();
+      if (msg->key() != nullptr)
+        r.key = *msg->key();
+      if (msg->payload() != nullptr)
+        r.value.emplace(static_cast<const char*>(msg->payload()), msg->len());
+      r.timestamp_ms = msg->timestamp().timestamp;
+      return ev;
+    }
+    case RdKafka::ERR__TIMED_OUT: return ev;
+    case RdKafka::ERR__PARTITION_EOF:
+      ev.what = poll_event::kind::partition_eof;
+      ev.rec.topic = msg->topic_name();
+      ev.rec.partition = msg->partition();
+      ev.rec.offset = msg->offset();
+      return ev;
+    default: return detail::from_code(fmt::format("consume ({})", msg->errstr()), msg->err());
+  }
+}
+
+caf::error consumer::commit(const std::vector<partition_offset>& offsets) {
+  auto list = detail::to_rd(offsets);
+  detail::partition_list_guard guard{list};
+  return detail::from_code("commit", impl_->handle->commitSync(list));
+}
+
+caf::expected<std::vector<partition_offset>>
+consumer::committed(const std::vector<topic_partition>& tps, milliseconds timeout) {
+  std::vector<RdKafka::TopicPartition*> list;
+  detail::partition_list_guard guard{list};
+  list.reserve(tps.size());
+  for (const auto& tp : tps)
+    list.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition));
+  if (auto err = detail::from_code(
+        "committed", impl_->handle->committed(list, static_cast<int>(timeout.count()))))
+    return err;
+  std::vector<partition_offset> out;
+  out.reserve(list.size());
+  for (auto* tp : list)
+    out.push_back({tp->topic(), tp->partition(), tp->offset()});
+  return out;
+}
+
+caf::expected<std::vector<topic_partition>> consumer::assignment() {
+  std::vector<RdKafka::TopicPartition*> list;
+  detail::partition_list_guard guard{list};
+  if (auto err = detail::from_code("assignment", impl_->handle->assignment(list)))
+    return err;
+  std::vector<topic_partition> out;
+  out.reserve(list.size());
+  for (auto* tp : list)
+    out.push_back({tp->topic(), tp->partition()});
+  return out;
+}
+
+void consumer::close() {
+  if (impl_ && impl_->handle && !impl_->closed) {
+    impl_->closed = true;
+    impl_->handle->close();
+  }
+}
+
+RdKafka::KafkaConsumer& consumer::handle() noexcept {
+  return *impl_->handle;
+}
+
+} // namespace bps::kafka

@@ -1,0 +1,156 @@
+#include "bps/kafka/producer.hpp"
+
+#include <atomic>
+#include <chrono>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bps/error.hpp"
+#include "bps/kafka/classify.hpp"
+#include "bps/kafka/consumer.hpp"
+#include "detail.hpp"
+
+namespace bps::kafka {
+
+namespace {
+
+/// Remembers the first delivery failure since the last flush.
+class delivery_reports : public RdKafka::DeliveryReportCb {
+public:
+  void dr_cb(RdKafka::Message& msg) override {
+    if (msg.err() == RdKafka::ERR_NO_ERROR)
+      return;
+    ++failures;
+    if (first_code == RdKafka::ERR_NO_ERROR) {
+      first_code = msg.err();
+      first_topic = msg.topic_name();
+    }
+  }
+  RdKafka::ErrorCode first_code = RdKafka::ERR_NO_ERROR;
+  std::string first_topic;
+  std::atomic<uint64_t> failures{0};
+};
+
+} // namespace
+
+struct producer::impl {
+  delivery_reports reports;
+  std::unique_ptr<RdKafka::Producer> handle;
+  bool transactional = false;
+};
+
+producer::producer(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+producer::~producer() {
+  if (impl_ && impl_->handle) {
+    // Bounded: a producer that cannot reach the broker must not hang shutdown.
+    if (impl_->handle->flush(5000) != RdKafka::ERR_NO_ERROR)
+      spdlog::warn("kafka: producer closed with {} records undelivered", impl_->handle->outq_len());
+  }
+}
+
+caf::expected<std::unique_ptr<producer>> producer::make(const producer_options& opts) {
+  if (opts.bootstrap.empty())
+    return make_error(ec::invalid_argument, "producer: bootstrap servers are empty");
+  properties defaults{
+    {"bootstrap.servers", opts.bootstrap},
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+    {"linger.ms", "5"},
+    {"compression.type", "lz4"},
+  };
+  if (!opts.transactional_id.empty()) {
+    defaults["transactional.id"] = opts.transactional_id;
+    defaults["transaction.timeout.ms"] = std::to_string(opts.transaction_timeout.count());
+    // A record must time out before its transaction does (PLATFORM-NOTES).
+    defaults["message.timeout.ms"] = std::to_string(opts.transaction_timeout.count() * 9 / 10);
+  }
+  auto conf = detail::make_conf(defaults, opts.extra);
+  if (!conf)
+    return std::move(conf.error());
+  auto p = std::unique_ptr<impl>(new impl);
+  std::string errstr;
+  if ((*conf)->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(&p->reports), errstr)
+      != RdKafka::Conf::CONF_OK)
+    return make_error(ec::invalid_argument, "producer dr_cb: " + errstr);
+  p->handle.reset(RdKafka::Producer::create(conf->get(), errstr));
+  if (!p->handle)
+    return make_error(ec::invalid_argument, "cannot create Kafka producer: " + errstr);
+  p->transactional = !opts.transactional_id.empty();
+  return std::unique_ptr<producer>(new producer(std::move(p)));
+}
+
+caf::error producer::produce(const std::string& topic, std::string_view key, std::string_view value,
+                             int32_t partition, milliseconds queue_wait) {
+  auto deadline = std::chrono::steady_clock::now() + queue_wait;
+  for (;;) {
+    auto code
+      = impl_->handle->produce(topic, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
+                               RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                               value.size(), key.data(), key.size(), 0, nullptr);
+    if (code != RdKafka::ERR__QUEUE_FULL)
+      return detail::from_code(fmt::format("produce to {}", topic), code);
+    // Back-pressure: serve delivery reports to make room, within the bound.
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(ec::kafka_retriable,
+                        fmt::format("produce to {}: local queue still full after {} ms", topic,
+                                    queue_wait.count()));
+    impl_->handle->poll(50);
+  }
+}
+
+int producer::poll(milliseconds timeout) {
+  return impl_->handle->poll(static_cast<int>(timeout.count()));
+}
+
+caf::error producer::flush(milliseconds timeout) {
+  auto code = impl_->handle->flush(static_cast<int>(timeout.count()));
+  if (code == RdKafka::ERR__TIMED_OUT)
+    return make_error(ec::timeout, fmt::format("flush: {} records not delivered within {} ms",
+                                               impl_->handle->outq_len(), timeout.count()));
+  if (auto err = detail::from_code("flush", code))
+    return err;
+  auto& r = impl_->reports;
+  if (r.first_code != RdKafka::ERR_NO_ERROR) {
+    auto err = detail::from_code(fmt::format("delivery to {}", r.first_topic), r.first_code);
+    r.first_code = RdKafka::ERR_NO_ERROR;
+    return err;
+  }
+  return {};
+}
+
+caf::error producer::init_transactions(milliseconds timeout) {
+  return detail::from_error("init_transactions",
+                            impl_->handle->init_transactions(static_cast<int>(timeout.count())));
+}
+
+caf::error producer::begin_transaction() {
+  return detail::from_error("begin_transaction", impl_->handle->begin_transaction());
+}
+
+caf::error producer::send_offsets_to_transaction(const std::vector<partition_offset>& offsets,
+                                                 consumer& source, milliseconds timeout) {
+  auto list = detail::to_rd(offsets);
+  detail::partition_list_guard guard{list};
+  std::unique_ptr<RdKafka::ConsumerGroupMetadata> meta{source.handle().groupMetadata()};
+  return detail::from_error("send_offsets_to_transaction",
+                            impl_->handle->send_offsets_to_transaction(
+                              list, meta.get(), static_cast<int>(timeout.count())));
+}
+
+caf::error producer::commit_transaction(milliseconds timeout) {
+  return detail::from_error("commit_transaction",
+                            impl_->handle->commit_transaction(static_cast<int>(timeout.count())));
+}
+
+caf::error producer::abort_transaction(milliseconds timeout) {
+  return detail::from_error("abort_transaction",
+                            impl_->handle->abort_transaction(static_cast<int>(timeout.count())));
+}
+
+uint64_t producer::delivery_failures() const noexcept {
+  return impl_->reports.failures.load();
+}
+
+} // namespace bps::kafka

@@ -1,0 +1,152 @@
+// `topics ensure` against the real broker: through the library and through the
+// bps executable, as an operator runs it.
+
+#include <array>
+#include <cstdio>
+#include <sys/wait.h>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "bps/kafka/admin.hpp"
+#include "bps/kafka/topics.hpp"
+#include "it_support.hpp"
+
+using namespace bps;
+using namespace bps::it;
+
+namespace {
+
+struct command_result {
+  int exit_code = -1;
+  std::string output;
+};
+
+/// Runs a shell command, capturing stdout and stderr together.
+command_result run(const std::string& command) {
+  command_result r;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr)
+    return r;
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    r.output.append(buf.data(), n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string bps_ensure(const std::string& prefix, const std::string& more = "") {
+  return std::string{BPS_EXE} + " topics ensure --bootstrap " + bootstrap() + " --topic-prefix "
+         + prefix + " " + more;
+}
+
+size_t count(const std::string& text, const std::string& word) {
+  size_t n = 0;
+  for (auto pos = text.find(word); pos != std::string::npos; pos = text.find(word, pos + 1))
+    ++n;
+  return n;
+}
+
+class TopicsIT : public ::testing::Test {
+protected:
+  void SetUp() override {
+    prefix = unique_prefix();
+    admin = must(kafka::admin::make(bootstrap()));
+  }
+  void TearDown() override {
+    if (admin) {
+      EXPECT_FALSE(admin->delete_topics(kafka::topic_names::with_prefix(prefix).all(), 30s));
+    }
+  }
+  /// Creates the items topic beforehand the way an operator might get it wrong.
+  void create_wrong_items_topic() {
+    auto err = admin->create_topic(
+      {prefix + "items", 3, 1, {{"cleanup.policy", "delete"}, {"retention.ms", "-1"}}}, 30s);
+    ASSERT_FALSE(err) << describe(err);
+  }
+  std::string prefix;
+  std::unique_ptr<kafka::admin> admin;
+};
+
+} // namespace
+
+TEST_F(TopicsIT, EnsureCreatesThenVerifiesThenRejectsAnotherPartitionCount) {
+  auto specs = kafka::bps_topic_specs(prefix, 3);
+  auto first = must(kafka::ensure_topics(*admin, specs, 30s));
+  EXPECT_EQ(first.created.size(), 4u);
+  EXPECT_TRUE(first.verified.empty());
+
+  for (const auto& spec : specs) {
+    auto d = must(admin->describe_topic(spec.name, 30s));
+    ASSERT_TRUE(d.has_value()) << spec.name;
+    EXPECT_EQ(d->partitions, 3);
+    EXPECT_EQ(d->configs.at("cleanup.policy"), spec.configs.at("cleanup.policy"));
+    EXPECT_EQ(d->configs.at("retention.ms"), "-1");
+  }
+
+  auto second = must(kafka::ensure_topics(*admin, specs, 30s));
+  EXPECT_TRUE(second.created.empty());
+  EXPECT_EQ(second.verified.size(), 4u);
+
+  auto third = kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, 4), 30s);
+  ASSERT_FALSE(third);
+  EXPECT_EQ(code_of(third.error()), ec::topic_mismatch);
+  EXPECT_NE(describe(third.error()).find(prefix + "items: has 3 partitions, bps needs 4"),
+            std::string::npos)
+    << describe(third.error());
+}
+
+TEST_F(TopicsIT, EnsureRejectsAnItemsTopicThatIsNotCompacted) {
+  create_wrong_items_topic();
+  auto report = kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, 3), 30s);
+  ASSERT_FALSE(report);
+  EXPECT_EQ(code_of(report.error()), ec::topic_mismatch);
+  auto text = describe(report.error());
+  EXPECT_NE(text.find(prefix
+                      + "items: setting cleanup.policy is \"delete\", bps needs "
+                        "\"compact\""),
+            std::string::npos)
+    << text;
+}
+
+TEST_F(TopicsIT, CliEnsureCreatesAndThenVerifies) {
+  auto first = run(bps_ensure(prefix, "--partitions 2"));
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_EQ(count(first.output, "created "), 4u) << first.output;
+  auto second = run(bps_ensure(prefix, "--partitions 2"));
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_EQ(count(second.output, "verified "), 4u) << second.output;
+}
+
+TEST_F(TopicsIT, CliEnsureExitsNonZeroNamingTheTopicAndTheSettingThatIsWrong) {
+  create_wrong_items_topic();
+  auto r = run(bps_ensure(prefix, "--partitions 3"));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find(prefix + "items"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("cleanup.policy"), std::string::npos) << r.output;
+}
+
+TEST_F(TopicsIT, CliEnsureTakesItsSettingsFromTheEnvironmentAndAConfigFile) {
+  auto conf = ::testing::TempDir() + "bps-it-" + std::to_string(::getpid()) + ".conf";
+  {
+    std::FILE* f = std::fopen(conf.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "# settings for the test\npartitions = 2\ntopic-prefix = %s\n", prefix.c_str());
+    std::fclose(f);
+  }
+  // bootstrap from the environment, prefix and partitions from the file.
+  auto r = run("BPS_BOOTSTRAP=" + bootstrap() + " " + BPS_EXE + " topics ensure --config " + conf);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto d = must(admin->describe_topic(prefix + "purchases", 30s));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->partitions, 2);
+  std::remove(conf.c_str());
+}
+
+TEST_F(TopicsIT, CliRefusesABadPrefixBeforeTouchingKafka) {
+  auto r = run(bps_ensure("'bad prefix/'"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("--topic-prefix"), std::string::npos) << r.output;
+}

@@ -1,0 +1,89 @@
+#define CAF_SUITE actors.item
+#include <caf/test/dsl.hpp>
+
+#include <caf/actor_system_config.hpp>
+
+#include "bps/actors/item_actor.hpp"
+#include "bps/error.hpp"
+
+using namespace bps;
+using domain::purchase;
+using domain::purchase_status;
+
+namespace {
+
+struct config : caf::actor_system_config {
+  config() {
+    add_message_types<caf::id_block::bps>();
+  }
+};
+
+struct fixture : test_coordinator_fixture<config> {
+  item_actor spawn_item(int64_t quantity) {
+    return sys.spawn(item_actor_impl, std::optional<domain::item>{
+                                        domain::item{"seat-1", "Row A, seat 1", quantity, 1}});
+  }
+  item_state& item_state_of(const item_actor& hdl) {
+    return deref<item_actor::stateful_base<item_state>>(hdl).state;
+  }
+};
+
+purchase make_request(std::string id, int64_t quantity = 1) {
+  return purchase{std::move(id), "seat-1", quantity, "buyer"};
+}
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(item_actor_tests, fixture)
+
+CAF_TEST(two purchases racing for the last unit give exactly one SUCCESSFUL) {
+  auto item = spawn_item(1);
+  // Both requests are in the item's mailbox before it runs: a race for one unit.
+  self->send(item, atom::purchase_v, make_request("p-a"));
+  self->send(item, atom::purchase_v, make_request("p-b"));
+  expect((atom::purchase, purchase),
+         from(self).to(item).with(atom::purchase_v, make_request("p-a")));
+  expect((atom::purchase, purchase),
+         from(self).to(item).with(atom::purchase_v, make_request("p-b")));
+  purchase first;
+  purchase second;
+  self->receive([&](purchase& p) { first = std::move(p); });
+  self->receive([&](purchase& p) { second = std::move(p); });
+  CAF_CHECK_EQUAL(first.purchase_id, "p-a");
+  CAF_CHECK(first.status == purchase_status::successful);
+  CAF_CHECK_EQUAL(second.purchase_id, "p-b");
+  CAF_CHECK(second.status == purchase_status::failed);
+  CAF_CHECK(second.reason == domain::failure_reason::insufficient_stock);
+  CAF_CHECK_EQUAL(item_state_of(item).item->quantity, 0);
+  CAF_CHECK_EQUAL(item_state_of(item).item->version, 2);
+}
+
+CAF_TEST(many queued purchases never sell more than the stock) {
+  auto item = spawn_item(3);
+  for (int i = 0; i < 10; ++i)
+    self->send(item, atom::purchase_v, make_request("p-" + std::to_string(i)));
+  run();
+  int successful = 0;
+  for (int i = 0; i < 10; ++i)
+    self->receive([&](purchase& p) {
+      if (p.status == purchase_status::successful)
+        ++successful;
+    });
+  CAF_CHECK_EQUAL(successful, 3);
+  CAF_CHECK_EQUAL(item_state_of(item).item->quantity, 0);
+}
+
+CAF_TEST(an item actor reports its state and an unknown item as an error) {
+  auto item = spawn_item(4);
+  self->send(item, caf::get_atom_v);
+  run();
+  self->receive([](const domain::item& x) { CAF_CHECK_EQUAL(x.quantity, 4); });
+  auto none = sys.spawn(item_actor_impl, std::optional<domain::item>{});
+  auto answer = self->request(none, caf::infinite, caf::get_atom_v);
+  run();
+  answer.receive(
+    [](const domain::item&) { CAF_FAIL("an unknown item has no state"); },
+    [](const caf::error& err) { CAF_CHECK(bps::code_of(err) == bps::ec::invalid_argument); });
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
