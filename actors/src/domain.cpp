@@ -28,6 +28,53 @@ purchase_decision decide_purchase(const std::optional<item>& current, const purc
   return out;
 }
 
+command_decision apply_command(const std::optional<item>& current, const item_command& cmd) {
+  command_decision out{cmd, current};
+  auto& result = out.result;
+  auto reject = [&](rejection_reason why) {
+    result.status = command_status::rejected;
+    result.reason = why;
+    result.item_version = current ? current->version : 0;
+    result.item_quantity = current ? current->quantity : 0;
+    return out;
+  };
+  if (cmd.type == command_type::insert_item) {
+    if (current)
+      return reject(rejection_reason::item_exists);
+    if (cmd.expected_version && *cmd.expected_version != 0)
+      return reject(rejection_reason::version_mismatch);
+    if (cmd.quantity < 0 || cmd.quantity > max_quantity)
+      return reject(rejection_reason::invalid_quantity);
+    out.state = item{cmd.item_id, cmd.description, cmd.quantity, 1};
+  } else {
+    if (!current)
+      return reject(rejection_reason::unknown_item);
+    if (cmd.expected_version && *cmd.expected_version != current->version)
+      return reject(rejection_reason::version_mismatch);
+    auto& next = *out.state;
+    switch (cmd.type) {
+      case command_type::set_quantity:
+        if (cmd.quantity < 0 || cmd.quantity > max_quantity)
+          return reject(rejection_reason::invalid_quantity);
+        next.quantity = cmd.quantity;
+        break;
+      case command_type::restock:
+        if (cmd.amount <= 0 || cmd.amount > max_quantity - next.quantity)
+          return reject(rejection_reason::invalid_amount);
+        next.quantity += cmd.amount;
+        break;
+      case command_type::set_description: next.description = cmd.description; break;
+      case command_type::insert_item: break; // handled above
+    }
+    next.version += 1;
+  }
+  result.status = command_status::applied;
+  result.reason = rejection_reason::none;
+  result.item_version = out.state->version;
+  result.item_quantity = out.state->quantity;
+  return out;
+}
+
 std::string_view to_string(purchase_status status) noexcept {
   switch (status) {
     case purchase_status::created: return "CREATED";
@@ -43,6 +90,37 @@ std::string_view to_string(failure_reason reason) noexcept {
     case failure_reason::insufficient_stock: return "INSUFFICIENT_STOCK";
     case failure_reason::unknown_item: return "UNKNOWN_ITEM";
     case failure_reason::invalid_quantity: return "INVALID_QUANTITY";
+  }
+  return "?";
+}
+
+std::string_view to_string(command_type type) noexcept {
+  switch (type) {
+    case command_type::insert_item: return "INSERT_ITEM";
+    case command_type::set_quantity: return "SET_QUANTITY";
+    case command_type::restock: return "RESTOCK";
+    case command_type::set_description: return "SET_DESCRIPTION";
+  }
+  return "?";
+}
+
+std::string_view to_string(command_status status) noexcept {
+  switch (status) {
+    case command_status::requested: return "REQUESTED";
+    case command_status::applied: return "APPLIED";
+    case command_status::rejected: return "REJECTED";
+  }
+  return "?";
+}
+
+std::string_view to_string(rejection_reason reason) noexcept {
+  switch (reason) {
+    case rejection_reason::none: return "";
+    case rejection_reason::item_exists: return "ITEM_EXISTS";
+    case rejection_reason::unknown_item: return "UNKNOWN_ITEM";
+    case rejection_reason::invalid_quantity: return "INVALID_QUANTITY";
+    case rejection_reason::invalid_amount: return "INVALID_AMOUNT";
+    case rejection_reason::version_mismatch: return "VERSION_MISMATCH";
   }
   return "?";
 }

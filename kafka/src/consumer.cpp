@@ -8,7 +8,35 @@
 
 namespace bps::kafka {
 
+namespace {
+
+/// Applies eager (range assignor) rebalances, telling the hook first.
+class rebalance_relay : public RdKafka::RebalanceCb {
+public:
+  explicit rebalance_relay(rebalance_hook hook) : hook_(std::move(hook)) {}
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode err,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    std::vector<topic_partition> tps;
+    tps.reserve(partitions.size());
+    for (auto* tp : partitions)
+      tps.push_back({tp->topic(), tp->partition()});
+    if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      hook_(rebalance_kind::assigned, tps);
+      consumer->assign(partitions);
+    } else {
+      hook_(rebalance_kind::revoked, tps);
+      consumer->unassign();
+    }
+  }
+
+private:
+  rebalance_hook hook_;
+};
+
+} // namespace
+
 struct consumer::impl {
+  std::unique_ptr<rebalance_relay> relay;
   std::unique_ptr<RdKafka::KafkaConsumer> handle;
   bool closed = false;
 };
@@ -45,6 +73,12 @@ caf::expected<std::unique_ptr<consumer>> consumer::make(const consumer_options& 
     return std::move(conf.error());
   auto p = std::unique_ptr<impl>(new impl);
   std::string errstr;
+  if (opts.on_rebalance) {
+    p->relay = std::make_unique<rebalance_relay>(opts.on_rebalance);
+    if ((*conf)->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(p->relay.get()), errstr)
+        != RdKafka::Conf::CONF_OK)
+      return make_error(ec::invalid_argument, "consumer rebalance_cb: " + errstr);
+  }
   p->handle.reset(RdKafka::KafkaConsumer::create(conf->get(), errstr));
   if (!p->handle)
     return make_error(ec::invalid_argument, "cannot create Kafka consumer: " + errstr);
@@ -87,6 +121,13 @@ caf::expected<poll_event> consumer::poll(milliseconds timeout) {
       return ev;
     default: return detail::from_code(fmt::format("consume ({})", msg->errstr()), msg->err());
   }
+}
+
+caf::error consumer::seek(const partition_offset& to, milliseconds timeout) {
+  std::unique_ptr<RdKafka::TopicPartition> tp{
+    RdKafka::TopicPartition::create(to.topic, to.partition, to.offset)};
+  return detail::from_code(fmt::format("seek {}/{} to {}", to.topic, to.partition, to.offset),
+                           impl_->handle->seek(*tp, static_cast<int>(timeout.count())));
 }
 
 caf::error consumer::commit(const std::vector<partition_offset>& offsets) {

@@ -59,6 +59,8 @@ caf::expected<std::unique_ptr<producer>> producer::make(const producer_options& 
     {"acks", "all"},
     {"linger.ms", "5"},
     {"compression.type", "lz4"},
+    // The Java client's partitioner, so that every producer agrees where an itemId lives.
+    {"partitioner", "murmur2_random"},
   };
   if (!opts.transactional_id.empty()) {
     defaults["transactional.id"] = opts.transactional_id;

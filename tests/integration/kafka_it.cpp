@@ -9,6 +9,7 @@
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/consumer.hpp"
 #include "bps/kafka/producer.hpp"
+#include "bps/kafka/reader.hpp"
 #include "it_support.hpp"
 
 using namespace bps;
@@ -82,6 +83,8 @@ TEST_F(KafkaIT, ProducedRecordsComeBackWithKeysValuesAndPerKeyOrder) {
     seen[*ev.rec.key].push_back(std::stoi(*ev.rec.value));
     auto [it, fresh] = partition_of.emplace(*ev.rec.key, ev.rec.partition);
     EXPECT_EQ(it->second, ev.rec.partition) << "key " << *ev.rec.key << " changed partition";
+    // bps' producer and bps' own partition_for agree (both murmur2, like Java).
+    EXPECT_EQ(kafka::partition_for(*ev.rec.key, 3), ev.rec.partition) << *ev.rec.key;
     ++total;
   }
   ASSERT_EQ(total, keys * per_key);

@@ -2,6 +2,7 @@
 #include <caf/test/unit_test.hpp>
 
 #include "bps/error.hpp"
+#include "bps/kafka/reader.hpp"
 #include "bps/kafka/topics.hpp"
 
 using namespace bps::kafka;
@@ -82,4 +83,15 @@ CAF_TEST(a topic prefix with characters Kafka rejects is refused with the charac
   CAF_REQUIRE(err);
   CAF_CHECK(bps::describe(err).find("' '") != std::string::npos);
   CAF_CHECK(validate_topic_prefix(std::string(240, 'a')));
+}
+
+CAF_TEST(murmur2 gives the hashes of the Kafka Java client) {
+  // The vectors of Kafka's UtilsTest.testMurmur2.
+  CAF_CHECK_EQUAL(static_cast<int32_t>(murmur2("21")), -973932308);
+  CAF_CHECK_EQUAL(static_cast<int32_t>(murmur2("foobar")), -790332482);
+  CAF_CHECK_EQUAL(static_cast<int32_t>(murmur2("a-little-bit-long-string")), -985981536);
+  CAF_CHECK_EQUAL(static_cast<int32_t>(murmur2("a-little-bit-longer-string")), -1486304829);
+  CAF_CHECK_EQUAL(static_cast<int32_t>(murmur2("abc")), 479470107);
+  CAF_CHECK_EQUAL(partition_for("foobar", 12),
+                  static_cast<int32_t>((-790332482 & 0x7fffffff) % 12));
 }

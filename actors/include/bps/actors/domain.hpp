@@ -49,6 +49,55 @@ struct purchase_decision {
   std::optional<item> state;
 };
 
+/// The kinds of item command.
+enum class command_type : uint8_t { insert_item, set_quantity, restock, set_description };
+
+/// The life of an item command: REQUESTED, then APPLIED or REJECTED once.
+enum class command_status : uint8_t { requested, applied, rejected };
+
+/// Why a command was REJECTED.
+enum class rejection_reason : uint8_t {
+  none,
+  item_exists,
+  unknown_item,
+  invalid_quantity,
+  invalid_amount,
+  version_mismatch,
+};
+
+/// A command on an item (status REQUESTED) or its result (APPLIED / REJECTED).
+struct item_command {
+  std::string command_id;
+  command_type type = command_type::insert_item;
+  std::string item_id;
+  /// insert_item, set_description: the description.
+  std::string description;
+  /// insert_item: the initial stock; set_quantity: the new stock (absolute).
+  int64_t quantity = 0;
+  /// restock: how many units arrive (> 0).
+  int64_t amount = 0;
+  /// If present, the command applies only to this version of the item.
+  std::optional<int64_t> expected_version;
+  command_status status = command_status::requested;
+  rejection_reason reason = rejection_reason::none;
+  /// On a result: the item's version and quantity after it.
+  int64_t item_version = 0;
+  int64_t item_quantity = 0;
+  friend bool operator==(const item_command&, const item_command&) = default;
+};
+
+/// The result of applying one command.
+struct command_decision {
+  item_command result;
+  std::optional<item> state;
+};
+
+/// Applies a REQUESTED command: insert only a new item (quantity >= 0, version 1);
+/// set quantity to a value >= 0; restock by an amount > 0; set the description.
+/// With an expected version that differs from the item's, it is rejected. A
+/// rejected command leaves the item as it was.
+command_decision apply_command(const std::optional<item>& current, const item_command& cmd);
+
 /// Decides a CREATED purchase against the current item: it succeeds if and only if
 /// the item exists and 0 < quantity <= stock; then stock decreases by the
 /// quantity and the version grows by one. Anything else fails with its reason
@@ -60,5 +109,17 @@ std::string_view to_string(purchase_status status) noexcept;
 
 /// The documented spelling of a reason: "INSUFFICIENT_STOCK", ...; empty for none.
 std::string_view to_string(failure_reason reason) noexcept;
+
+/// "INSERT_ITEM", "SET_QUANTITY", "RESTOCK", "SET_DESCRIPTION".
+std::string_view to_string(command_type type) noexcept;
+
+/// "REQUESTED", "APPLIED", "REJECTED".
+std::string_view to_string(command_status status) noexcept;
+
+/// "ITEM_EXISTS", "UNKNOWN_ITEM", ...; empty for none.
+std::string_view to_string(rejection_reason reason) noexcept;
+
+/// The largest quantity, amount or stock bps accepts (no overflow in any sum).
+inline constexpr int64_t max_quantity = 1'000'000'000'000;
 
 } // namespace bps::domain

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,6 +16,14 @@ class KafkaConsumer;
 
 namespace bps::kafka {
 
+/// What a rebalance did to this group member.
+enum class rebalance_kind { assigned, revoked };
+
+/// Called inside poll() when the group assigns or revokes partitions: before the
+/// assignment takes effect (so state can be rehydrated first), and before a
+/// revocation takes effect (so an open transaction can be committed first).
+using rebalance_hook = std::function<void(rebalance_kind, const std::vector<topic_partition>&)>;
+
 /// Settings of a consumer. Offsets are only ever committed explicitly.
 struct consumer_options {
   std::string bootstrap;
@@ -25,6 +34,8 @@ struct consumer_options {
   std::string auto_offset_reset = "earliest";
   /// Report partition ends as poll events (poll_event::kind::partition_eof).
   bool report_partition_eof = false;
+  /// Optional: told about every rebalance (see rebalance_hook).
+  rebalance_hook on_rebalance;
   properties extra;
 };
 
@@ -45,6 +56,8 @@ public:
   /// Waits up to `timeout` for one record (librdkafka 2.0.2's batch API can lose
   /// records in a rebalance, so records come one at a time).
   caf::expected<poll_event> poll(milliseconds timeout);
+  /// Moves the read position of an assigned partition (offset -2: the beginning).
+  caf::error seek(const partition_offset& to, milliseconds timeout);
   /// Commits these positions synchronously.
   caf::error commit(const std::vector<partition_offset>& offsets);
   /// The committed positions of these partitions (-1001 where none is committed).

@@ -1,0 +1,60 @@
+#pragma once
+
+// JSON encoding and decoding of every bps record (the formats are documented in
+// docs/records.md). Pure: nlohmann-json stays inside codec.cpp. Decoding never
+// throws: a malformed record becomes a `decoded` without value and with a reason a
+// person can act on.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "bps/actors/domain.hpp"
+
+namespace bps::domain {
+
+/// The schema version written into every record. Readers accept this version and
+/// older ones.
+inline constexpr int64_t schema_version = 1;
+
+/// The result of decoding: a value, or the reason there is none.
+template <class T>
+struct decoded {
+  std::optional<T> value;
+  std::string error;
+  explicit operator bool() const noexcept {
+    return value.has_value();
+  }
+};
+
+/// A record that could not be decoded or applied, kept with its original bytes.
+struct dead_letter {
+  std::string reason;
+  std::string source_topic;
+  int32_t source_partition = 0;
+  int64_t source_offset = 0;
+  std::optional<std::string> key;
+  std::optional<std::string> value;
+  friend bool operator==(const dead_letter&, const dead_letter&) = default;
+};
+
+std::string encode(const item& x);
+std::string encode(const purchase& x);
+std::string encode(const item_command& x);
+std::string encode(const dead_letter& x);
+
+decoded<item> decode_item(std::string_view bytes);
+decoded<purchase> decode_purchase(std::string_view bytes);
+decoded<item_command> decode_command(std::string_view bytes);
+decoded<dead_letter> decode_dead_letter(std::string_view bytes);
+
+/// Checks an id (itemId, purchaseId, commandId): 1 to 128 characters of letters,
+/// digits and . _ : - , starting with a letter or digit. Returns the problem, if any.
+std::optional<std::string> check_id(std::string_view field, std::string_view id);
+
+/// Base64 (RFC 4648, with padding), for bytes that may not be text.
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
+
+} // namespace bps::domain

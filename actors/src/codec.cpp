@@ -1,0 +1,394 @@
+#include "bps/actors/codec.hpp"
+
+#include <array>
+
+#include <nlohmann/json.hpp>
+
+namespace bps::domain {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t max_text = 2048;
+
+std::string dump(const json& j) {
+  // replace: a description with invalid UTF-8 must not make encoding throw.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+/// Reads typed fields of a JSON object, remembering the first problem.
+class reader {
+public:
+  explicit reader(const json& j) : j_(j) {}
+
+  bool ok() const noexcept {
+    return error_.empty();
+  }
+  const std::string& error() const noexcept {
+    return error_;
+  }
+  void fail(std::string text) {
+    if (error_.empty())
+      error_ = std::move(text);
+  }
+  bool has(const char* name) const {
+    return j_.contains(name) && !j_[name].is_null();
+  }
+
+  void text(const char* name, std::string& out, size_t max = max_text) {
+    if (!ok())
+      return;
+    if (!has(name))
+      return fail(std::string{"field "} + name + " is missing");
+    if (!j_[name].is_string())
+      return fail(std::string{"field "} + name + " must be a string");
+    out = j_[name].get<std::string>();
+    if (out.size() > max)
+      fail(std::string{"field "} + name + " is longer than " + std::to_string(max) + " characters");
+  }
+
+  void id(const char* name, std::string& out) {
+    text(name, out, 128);
+    if (ok())
+      if (auto problem = check_id(name, out))
+        fail(*problem);
+  }
+
+  void integer(const char* name, int64_t& out) {
+    if (!ok())
+      return;
+    if (!has(name))
+      return fail(std::string{"field "} + name + " is missing");
+    const auto& v = j_[name];
+    if (v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX)) {
+      out = v.get<int64_t>();
+      return;
+    }
+    fail(std::string{"field "} + name + " must be a whole number within 64 bits");
+  }
+
+  void optional_integer(const char* name, std::optional<int64_t>& out) {
+    if (has(name)) {
+      int64_t v = 0;
+      integer(name, v);
+      out = v;
+    }
+  }
+
+  template <class Enum, size_t N>
+  void one_of(const char* name, Enum& out, const std::array<Enum, N>& values) {
+    std::string s;
+    text(name, s, 64);
+    if (!ok())
+      return;
+    for (auto v : values)
+      if (to_string(v) == s) {
+        out = v;
+        return;
+      }
+    std::string allowed;
+    for (auto v : values)
+      allowed += (allowed.empty() ? "" : ", ") + std::string{to_string(v)};
+    fail(std::string{"field "} + name + " is \"" + s + "\"; allowed: " + allowed);
+  }
+
+private:
+  const json& j_;
+  std::string error_;
+};
+
+/// Parses bytes into a JSON object with a schema version this bps reads.
+template <class T>
+std::optional<json> parse_object(std::string_view bytes, decoded<T>& out) {
+  json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (j.is_discarded()) {
+    out.error = "not valid JSON";
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    out.error = "not a JSON object";
+    return std::nullopt;
+  }
+  reader r{j};
+  int64_t version = 0;
+  r.integer("schemaVersion", version);
+  if (r.ok() && (version < 1 || version > schema_version))
+    r.fail("schemaVersion " + std::to_string(version) + " is not readable by this bps (reads 1 to "
+           + std::to_string(schema_version) + ")");
+  if (!r.ok()) {
+    out.error = r.error();
+    return std::nullopt;
+  }
+  return j;
+}
+
+constexpr std::array<purchase_status, 3> purchase_statuses{
+  purchase_status::created, purchase_status::successful, purchase_status::failed};
+constexpr std::array<failure_reason, 3> failure_reasons{failure_reason::insufficient_stock,
+                                                        failure_reason::unknown_item,
+                                                        failure_reason::invalid_quantity};
+constexpr std::array<command_type, 4> command_types{
+  command_type::insert_item, command_type::set_quantity, command_type::restock,
+  command_type::set_description};
+constexpr std::array<command_status, 3> command_statuses{
+  command_status::requested, command_status::applied, command_status::rejected};
+constexpr std::array<rejection_reason, 5> rejection_reasons{
+  rejection_reason::item_exists, rejection_reason::unknown_item, rejection_reason::invalid_quantity,
+  rejection_reason::invalid_amount, rejection_reason::version_mismatch};
+
+template <class T>
+decoded<T> finish(reader& r, T value) {
+  decoded<T> out;
+  if (r.ok())
+    out.value = std::move(value);
+  else
+    out.error = r.error();
+  return out;
+}
+
+} // namespace
+
+std::optional<std::string> check_id(std::string_view field, std::string_view id) {
+  auto name = std::string{"field "} + std::string{field};
+  if (id.empty())
+    return name + " is empty";
+  if (id.size() > 128)
+    return name + " is longer than 128 characters";
+  auto alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (!alnum(id.front()))
+    return name + " must start with a letter or a digit";
+  for (char c : id)
+    if (!alnum(c) && c != '.' && c != '_' && c != ':' && c != '-')
+      return name + " may hold only letters, digits and . _ : - (found '" + std::string(1, c)
+             + "')";
+  return std::nullopt;
+}
+
+std::string encode(const item& x) {
+  return dump({{"schemaVersion", schema_version},
+               {"itemId", x.item_id},
+               {"description", x.description},
+               {"quantity", x.quantity},
+               {"version", x.version}});
+}
+
+std::string encode(const purchase& x) {
+  json j{{"schemaVersion", schema_version},
+         {"purchaseId", x.purchase_id},
+         {"itemId", x.item_id},
+         {"quantity", x.quantity},
+         {"purchasedBy", x.purchased_by},
+         {"purchaseStatus", to_string(x.status)}};
+  if (x.status != purchase_status::created) {
+    if (x.status == purchase_status::failed)
+      j["reason"] = to_string(x.reason);
+    j["itemVersion"] = x.item_version;
+    j["itemQuantity"] = x.item_quantity;
+  }
+  return dump(j);
+}
+
+std::string encode(const item_command& x) {
+  json j{{"schemaVersion", schema_version},
+         {"commandId", x.command_id},
+         {"type", to_string(x.type)},
+         {"itemId", x.item_id},
+         {"status", to_string(x.status)}};
+  switch (x.type) {
+    case command_type::insert_item:
+      j["description"] = x.description;
+      j["quantity"] = x.quantity;
+      break;
+    case command_type::set_quantity: j["quantity"] = x.quantity; break;
+    case command_type::restock: j["amount"] = x.amount; break;
+    case command_type::set_description: j["description"] = x.description; break;
+  }
+  if (x.expected_version)
+    j["expectedVersion"] = *x.expected_version;
+  if (x.status != command_status::requested) {
+    if (x.status == command_status::rejected)
+      j["reason"] = to_string(x.reason);
+    j["itemVersion"] = x.item_version;
+    j["itemQuantity"] = x.item_quantity;
+  }
+  return dump(j);
+}
+
+std::string encode(const dead_letter& x) {
+  json j{{"schemaVersion", schema_version},
+         {"reason", x.reason},
+         {"sourceTopic", x.source_topic},
+         {"sourcePartition", x.source_partition},
+         {"sourceOffset", x.source_offset},
+         {"key", x.key ? json(*x.key) : json(nullptr)},
+         {"valueBase64", x.value ? json(base64_encode(*x.value)) : json(nullptr)}};
+  return dump(j);
+}
+
+decoded<item> decode_item(std::string_view bytes) {
+  decoded<item> out;
+  auto j = parse_object(bytes, out);
+  if (!j)
+    return out;
+  reader r{*j};
+  item x;
+  r.id("itemId", x.item_id);
+  r.text("description", x.description);
+  r.integer("quantity", x.quantity);
+  r.integer("version", x.version);
+  return finish(r, std::move(x));
+}
+
+decoded<purchase> decode_purchase(std::string_view bytes) {
+  decoded<purchase> out;
+  auto j = parse_object(bytes, out);
+  if (!j)
+    return out;
+  reader r{*j};
+  purchase x;
+  r.id("purchaseId", x.purchase_id);
+  r.id("itemId", x.item_id);
+  r.integer("quantity", x.quantity);
+  r.text("purchasedBy", x.purchased_by, 256);
+  r.one_of("purchaseStatus", x.status, purchase_statuses);
+  if (r.ok() && x.status != purchase_status::created) {
+    if (x.status == purchase_status::failed)
+      r.one_of("reason", x.reason, failure_reasons);
+    r.integer("itemVersion", x.item_version);
+    r.integer("itemQuantity", x.item_quantity);
+  }
+  return finish(r, std::move(x));
+}
+
+decoded<item_command> decode_command(std::string_view bytes) {
+  decoded<item_command> out;
+  auto j = parse_object(bytes, out);
+  if (!j)
+    return out;
+  reader r{*j};
+  item_command x;
+  r.id("commandId", x.command_id);
+  r.one_of("type", x.type, command_types);
+  r.id("itemId", x.item_id);
+  r.one_of("status", x.status, command_statuses);
+  if (r.ok()) {
+    switch (x.type) {
+      case command_type::insert_item:
+        r.text("description", x.description);
+        r.integer("quantity", x.quantity);
+        break;
+      case command_type::set_quantity: r.integer("quantity", x.quantity); break;
+      case command_type::restock: r.integer("amount", x.amount); break;
+      case command_type::set_description: r.text("description", x.description); break;
+    }
+  }
+  r.optional_integer("expectedVersion", x.expected_version);
+  if (r.ok() && x.status != command_status::requested) {
+    if (x.status == command_status::rejected)
+      r.one_of("reason", x.reason, rejection_reasons);
+    r.integer("itemVersion", x.item_version);
+    r.integer("itemQuantity", x.item_quantity);
+  }
+  return finish(r, std::move(x));
+}
+
+decoded<dead_letter> decode_dead_letter(std::string_view bytes) {
+  decoded<dead_letter> out;
+  auto j = parse_object(bytes, out);
+  if (!j)
+    return out;
+  reader r{*j};
+  dead_letter x;
+  int64_t partition = 0;
+  r.text("reason", x.reason, 64 * 1024);
+  r.text("sourceTopic", x.source_topic, 249);
+  r.integer("sourcePartition", partition);
+  r.integer("sourceOffset", x.source_offset);
+  x.source_partition = static_cast<int32_t>(partition);
+  if (r.ok() && r.has("key")) {
+    std::string key;
+    r.text("key", key, SIZE_MAX);
+    x.key = std::move(key);
+  }
+  if (r.ok() && r.has("valueBase64")) {
+    std::string text;
+    r.text("valueBase64", text, SIZE_MAX);
+    if (r.ok()) {
+      x.value = base64_decode(text);
+      if (!x.value)
+        r.fail("field valueBase64 is not valid base64");
+    }
+  }
+  return finish(r, std::move(x));
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char table[]
+    = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t n = (static_cast<uint8_t>(bytes[i]) << 16) | (static_cast<uint8_t>(bytes[i + 1]) << 8)
+                 | static_cast<uint8_t>(bytes[i + 2]);
+    out += table[(n >> 18) & 63];
+    out += table[(n >> 12) & 63];
+    out += table[(n >> 6) & 63];
+    out += table[n & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t n = static_cast<uint8_t>(bytes[i]) << 16;
+    if (i + 1 < bytes.size())
+      n |= static_cast<uint8_t>(bytes[i + 1]) << 8;
+    out += table[(n >> 18) & 63];
+    out += table[(n >> 12) & 63];
+    out += i + 1 < bytes.size() ? table[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z')
+      return c - 'A';
+    if (c >= 'a' && c <= 'z')
+      return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+      return c - '0' + 52;
+    if (c == '+')
+      return 62;
+    if (c == '/')
+      return 63;
+    return -1;
+  };
+  if (text.size() % 4 != 0)
+    return std::nullopt;
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  for (size_t i = 0; i < text.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = text[i + k];
+      if (c == '=' && i + 4 == text.size() && k >= 2) {
+        v[k] = 0;
+        ++pad;
+      } else if (pad > 0 || (v[k] = value(c)) < 0) {
+        return std::nullopt;
+      }
+    }
+    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+    out += static_cast<char>((n >> 16) & 255);
+    if (pad < 2)
+      out += static_cast<char>((n >> 8) & 255);
+    if (pad < 1)
+      out += static_cast<char>(n & 255);
+  }
+  return out;
+}
+
+} // namespace bps::domain

@@ -1,0 +1,200 @@
+#include "bps/actors/history.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+#include <variant>
+
+namespace bps::domain {
+
+void history::add(const purchase& p) {
+  purchases_.push_back(p);
+}
+
+void history::add(const item_command& c) {
+  commands_.push_back(c);
+}
+
+void history::add_snapshot(const item& x) {
+  snapshots_[x.item_id] = x;
+}
+
+void history::add_dead_letter() {
+  ++dead_letters_;
+}
+
+namespace {
+
+/// One link of an item's chain: an outcome that changed the item.
+struct link {
+  int64_t version = 0;
+  int64_t quantity_after = 0;
+  std::variant<const purchase*, const item_command*> cause;
+};
+
+std::string describe_cause(const link& l) {
+  if (auto p = std::get_if<const purchase*>(&l.cause))
+    return "purchase " + (*p)->purchase_id;
+  return "command " + std::get<const item_command*>(l.cause)->command_id;
+}
+
+} // namespace
+
+history::summary history::check(bool allow_undecided) const {
+  summary s;
+  s.dead_letters = dead_letters_;
+  auto& v = s.violations;
+
+  // Exactly one outcome per request.
+  std::unordered_map<std::string, int> created;
+  std::unordered_map<std::string, int> outcomes;
+  std::map<std::string, std::vector<link>> chains;
+  std::map<std::string, std::vector<const purchase*>> failed_purchases;
+  std::map<std::string, int64_t> sold;
+  for (const auto& p : purchases_) {
+    if (p.status == purchase_status::created) {
+      ++s.purchases_created;
+      if (++created[p.purchase_id] > 1)
+        v.push_back("purchase " + p.purchase_id + " was CREATED more than once");
+      continue;
+    }
+    if (++outcomes[p.purchase_id] > 1)
+      v.push_back("purchase " + p.purchase_id + " has more than one outcome");
+    if (p.status == purchase_status::successful) {
+      ++s.purchases_successful;
+      sold[p.item_id] += p.quantity;
+      chains[p.item_id].push_back({p.item_version, p.item_quantity, &p});
+    } else {
+      ++s.purchases_failed;
+      failed_purchases[p.item_id].push_back(&p);
+    }
+  }
+  for (const auto& [id, n] : outcomes)
+    if (created.count(id) == 0)
+      v.push_back("purchase " + id + " has an outcome but was never CREATED");
+  for (const auto& [id, n] : created)
+    if (outcomes.count(id) == 0) {
+      ++s.undecided;
+      if (!allow_undecided)
+        v.push_back("purchase " + id + " was CREATED but has no outcome");
+    }
+
+  std::unordered_map<std::string, int> requested;
+  std::unordered_map<std::string, int> results;
+  for (const auto& c : commands_) {
+    if (c.status == command_status::requested) {
+      ++s.commands_requested;
+      if (++requested[c.command_id] > 1)
+        v.push_back("command " + c.command_id + " was REQUESTED more than once");
+      continue;
+    }
+    if (++results[c.command_id] > 1)
+      v.push_back("command " + c.command_id + " has more than one result");
+    if (c.status == command_status::applied) {
+      ++s.commands_applied;
+      chains[c.item_id].push_back({c.item_version, c.item_quantity, &c});
+    } else {
+      ++s.commands_rejected;
+    }
+  }
+  for (const auto& [id, n] : results)
+    if (requested.count(id) == 0)
+      v.push_back("command " + id + " has a result but was never REQUESTED");
+  for (const auto& [id, n] : requested)
+    if (results.count(id) == 0) {
+      ++s.undecided;
+      if (!allow_undecided)
+        v.push_back("command " + id + " was REQUESTED but has no result");
+    }
+
+  // Each item's chain: versions 1..N, every step a valid transition.
+  for (auto& [item_id, chain] : chains) {
+    std::sort(chain.begin(), chain.end(),
+              [](const link& a, const link& b) { return a.version < b.version; });
+    std::optional<item> state;
+    int64_t supplied = 0;
+    for (size_t i = 0; i < chain.size(); ++i) {
+      const auto& l = chain[i];
+      auto expected_version = static_cast<int64_t>(i) + 1;
+      if (l.version != expected_version) {
+        v.push_back("item " + item_id + ": " + describe_cause(l) + " is at version "
+                    + std::to_string(l.version) + ", the chain expects "
+                    + std::to_string(expected_version) + " (a gap or a step applied twice)");
+        break;
+      }
+      std::optional<item> next;
+      if (auto p = std::get_if<const purchase*>(&l.cause)) {
+        if (state && (*p)->quantity > 0 && (*p)->quantity <= state->quantity) {
+          next = *state;
+          next->quantity -= (*p)->quantity;
+          next->version += 1;
+        }
+      } else {
+        const auto* c = std::get<const item_command*>(l.cause);
+        auto request = *c;
+        request.status = command_status::requested;
+        auto d = apply_command(state, request);
+        if (d.result.status == command_status::applied) {
+          next = d.state;
+          if (c->type == command_type::insert_item)
+            supplied += c->quantity;
+          else if (c->type == command_type::restock)
+            supplied += c->amount;
+          else if (c->type == command_type::set_quantity && state)
+            supplied += std::max<int64_t>(0, c->quantity - state->quantity);
+        }
+      }
+      if (!next || next->quantity != l.quantity_after || next->quantity < 0) {
+        v.push_back("item " + item_id + ": " + describe_cause(l) + " at version "
+                    + std::to_string(l.version) + " is not a valid step from "
+                    + (state ? "quantity " + std::to_string(state->quantity) : "no item")
+                    + " to quantity " + std::to_string(l.quantity_after));
+        break;
+      }
+      state = std::move(next);
+    }
+    if (sold[item_id] > supplied)
+      v.push_back("item " + item_id + ": oversold, " + std::to_string(sold[item_id])
+                  + " units sold but only " + std::to_string(supplied) + " supplied");
+    if (state)
+      s.rebuilt[item_id] = *state;
+  }
+
+  // A failure must have been right when it was decided.
+  for (const auto& [item_id, failures] : failed_purchases) {
+    auto chain_it = chains.find(item_id);
+    for (const auto* p : failures) {
+      if (p->reason != failure_reason::insufficient_stock)
+        continue;
+      int64_t qty = 0;
+      bool found = false;
+      if (chain_it != chains.end())
+        for (const auto& l : chain_it->second)
+          if (l.version == p->item_version) {
+            qty = l.quantity_after;
+            found = true;
+          }
+      if (!found || qty != p->item_quantity || p->quantity <= qty)
+        v.push_back("purchase " + p->purchase_id + " FAILED for insufficient stock at version "
+                    + std::to_string(p->item_version) + ", which does not match the chain");
+    }
+  }
+
+  // The snapshots in `items` equal the rebuilt state.
+  for (const auto& [item_id, rebuilt] : s.rebuilt) {
+    auto it = snapshots_.find(item_id);
+    if (it == snapshots_.end())
+      v.push_back("item " + item_id + " has outcomes but no snapshot in the items topic");
+    else if (!(it->second == rebuilt))
+      v.push_back(
+        "item " + item_id + ": the items topic has version " + std::to_string(it->second.version)
+        + " quantity " + std::to_string(it->second.quantity) + ", the replay gives version "
+        + std::to_string(rebuilt.version) + " quantity " + std::to_string(rebuilt.quantity));
+  }
+  for (const auto& [item_id, snap] : snapshots_)
+    if (s.rebuilt.count(item_id) == 0)
+      v.push_back("item " + item_id + " is in the items topic but no outcome created it");
+  s.items = s.rebuilt.size();
+  return s;
+}
+
+} // namespace bps::domain

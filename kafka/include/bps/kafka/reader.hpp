@@ -1,0 +1,30 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/error.hpp>
+
+#include "bps/kafka/types.hpp"
+
+namespace bps::kafka {
+
+/// Reads partitions from their beginning to their current end (read_committed: to
+/// the last stable offset), without joining a group, calling `on_record` for each
+/// record in partition order. For rehydration and replay.
+caf::error read_to_end(const std::string& bootstrap, const std::vector<topic_partition>& partitions,
+                       const std::function<void(const record&)>& on_record, milliseconds timeout,
+                       const properties& extra = {});
+
+/// The partition Kafka's Java client picks for a key: murmur2 of the key bytes,
+/// positive, modulo the partition count. bps produces with the same partitioner
+/// (librdkafka's murmur2_random) and checks records against it.
+int32_t partition_for(std::string_view key, int32_t partitions) noexcept;
+
+/// Kafka's murmur2 hash of the key bytes (org.apache.kafka.common.utils.Utils.murmur2).
+uint32_t murmur2(std::string_view key) noexcept;
+
+} // namespace bps::kafka

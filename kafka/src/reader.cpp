@@ -1,0 +1,92 @@
+#include "bps/kafka/reader.hpp"
+
+#include <chrono>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "bps/error.hpp"
+#include "bps/kafka/consumer.hpp"
+
+namespace bps::kafka {
+
+caf::error read_to_end(const std::string& bootstrap, const std::vector<topic_partition>& partitions,
+                       const std::function<void(const record&)>& on_record, milliseconds timeout,
+                       const properties& extra) {
+  if (partitions.empty())
+    return {};
+  consumer_options opts;
+  opts.bootstrap = bootstrap;
+  // Never joins the group (assign only) and never commits: the id is a formality.
+  opts.group_id = "bps.reader";
+  opts.read_committed = true;
+  opts.report_partition_eof = true;
+  opts.extra = extra;
+  auto c = consumer::make(opts);
+  if (!c)
+    return std::move(c.error());
+  std::vector<partition_offset> from;
+  from.reserve(partitions.size());
+  for (const auto& tp : partitions)
+    from.push_back({tp.topic, tp.partition, -2}); // -2: the beginning
+  if (auto err = (*c)->assign(from))
+    return err;
+  std::map<topic_partition, bool> open;
+  for (const auto& tp : partitions)
+    open[tp] = true;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  size_t remaining = open.size();
+  while (remaining > 0) {
+    if (std::chrono::steady_clock::now() >= deadline)
+      return make_error(ec::timeout, fmt::format("reading {} partitions to their end took longer "
+                                                 "than {} ms ({} not finished)",
+                                                 partitions.size(), timeout.count(), remaining));
+    auto ev = (*c)->poll(milliseconds{200});
+    if (!ev)
+      return std::move(ev.error());
+    if (ev->what == poll_event::kind::message) {
+      on_record(ev->rec);
+    } else if (ev->what == poll_event::kind::partition_eof) {
+      auto it = open.find({ev->rec.topic, ev->rec.partition});
+      if (it != open.end() && it->second) {
+        it->second = false;
+        --remaining;
+      }
+    }
+  }
+  return {};
+}
+
+int32_t partition_for(std::string_view key, int32_t partitions) noexcept {
+  return static_cast<int32_t>((murmur2(key) & 0x7fffffff) % static_cast<uint32_t>(partitions));
+}
+
+uint32_t murmur2(std::string_view key) noexcept {
+  // Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), seed 0x9747b28c.
+  constexpr uint32_t m = 0x5bd1e995;
+  constexpr int r = 24;
+  auto length = static_cast<uint32_t>(key.size());
+  uint32_t h = 0x9747b28c ^ length;
+  const auto* data = reinterpret_cast<const unsigned char*>(key.data());
+  size_t i = 0;
+  for (; i + 4 <= key.size(); i += 4) {
+    uint32_t k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16)
+                 | (static_cast<uint32_t>(data[i + 3]) << 24);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  switch (key.size() % 4) {
+    case 3: h ^= static_cast<uint32_t>(data[i + 2]) << 16; [[fallthrough]];
+    case 2: h ^= static_cast<uint32_t>(data[i + 1]) << 8; [[fallthrough]];
+    case 1: h ^= data[i]; h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return h;
+}
+
+} // namespace bps::kafka

@@ -1,0 +1,114 @@
+#define CAF_SUITE domain.codec
+#include <caf/test/unit_test.hpp>
+
+#include "bps/actors/codec.hpp"
+
+using namespace bps::domain;
+
+namespace {
+
+bool says(const std::string& error, const std::string& text) {
+  return error.find(text) != std::string::npos;
+}
+
+} // namespace
+
+CAF_TEST(every record survives encoding and decoding) {
+  item i{"book-1", "Dune, \"first\" edition", 12, 4};
+  CAF_CHECK(*decode_item(encode(i)).value == i);
+
+  purchase created{"p-1", "book-1", 2, "alice"};
+  CAF_CHECK(*decode_purchase(encode(created)).value == created);
+  purchase failed = created;
+  failed.status = purchase_status::failed;
+  failed.reason = failure_reason::insufficient_stock;
+  failed.item_version = 4;
+  failed.item_quantity = 1;
+  CAF_CHECK(*decode_purchase(encode(failed)).value == failed);
+
+  item_command c{"c-9", command_type::restock, "book-1", "", 0, 5, 3};
+  CAF_CHECK(*decode_command(encode(c)).value == c);
+  c.status = command_status::rejected;
+  c.reason = rejection_reason::version_mismatch;
+  c.item_version = 4;
+  c.item_quantity = 12;
+  CAF_CHECK(*decode_command(encode(c)).value == c);
+
+  dead_letter d{"not valid JSON",
+                "bps.purchases",
+                3,
+                42,
+                std::string{"k"},
+                std::string{"\x00\xff garbage", 10}};
+  CAF_CHECK(*decode_dead_letter(encode(d)).value == d);
+}
+
+CAF_TEST(a purchase is written with the documented field names) {
+  purchase p{"p-1", "book-1", 2, "alice"};
+  CAF_CHECK_EQUAL(encode(p), R"({"itemId":"book-1","purchaseId":"p-1","purchaseStatus":"CREATED",)"
+                             R"("purchasedBy":"alice","quantity":2,"schemaVersion":1})");
+}
+
+CAF_TEST(garbage and wrong JSON decode to an error that says what is wrong) {
+  CAF_CHECK(says(decode_purchase("\xff\xfe garbage").error, "not valid JSON"));
+  CAF_CHECK(says(decode_purchase("[1,2]").error, "not a JSON object"));
+  CAF_CHECK(says(decode_purchase(R"({"purchaseId":"p"})").error, "schemaVersion is missing"));
+  CAF_CHECK(says(decode_purchase(R"({"schemaVersion":7})").error, "schemaVersion 7"));
+  auto missing = decode_purchase(R"({"schemaVersion":1,"purchaseId":"p-1","itemId":"b"})");
+  CAF_CHECK(!missing);
+  CAF_CHECK(says(missing.error, "quantity is missing"));
+}
+
+CAF_TEST(wrongly typed fields are named) {
+  auto text = decode_purchase(R"({"schemaVersion":1,"purchaseId":"p-1","itemId":"b",)"
+                              R"("quantity":"2","purchasedBy":"x","purchaseStatus":"CREATED"})");
+  CAF_CHECK(says(text.error, "field quantity must be a whole number"));
+  auto fraction
+    = decode_purchase(R"({"schemaVersion":1,"purchaseId":"p-1","itemId":"b",)"
+                      R"("quantity":1.5,"purchasedBy":"x","purchaseStatus":"CREATED"})");
+  CAF_CHECK(says(fraction.error, "field quantity must be a whole number"));
+  auto huge = decode_purchase(R"({"schemaVersion":1,"purchaseId":"p-1","itemId":"b",)"
+                              R"("quantity":99999999999999999999,"purchasedBy":"x",)"
+                              R"("purchaseStatus":"CREATED"})");
+  CAF_CHECK(says(huge.error, "field quantity must be a whole number"));
+  auto status = decode_purchase(R"({"schemaVersion":1,"purchaseId":"p-1","itemId":"b",)"
+                                R"("quantity":1,"purchasedBy":"x","purchaseStatus":"DONE"})");
+  CAF_CHECK(says(status.error, "purchaseStatus is \"DONE\"; allowed: CREATED, SUCCESSFUL"));
+}
+
+CAF_TEST(a negative quantity decodes so that the decision can fail it) {
+  auto d = decode_purchase(R"({"schemaVersion":1,"purchaseId":"p-1","itemId":"b",)"
+                           R"("quantity":-3,"purchasedBy":"x","purchaseStatus":"CREATED"})");
+  CAF_REQUIRE(d);
+  CAF_CHECK_EQUAL(d.value->quantity, -3);
+}
+
+CAF_TEST(ids outside their pattern are refused with the reason) {
+  CAF_CHECK(!check_id("itemId", "book-1"));
+  CAF_CHECK(!check_id("itemId", "shop:42.b_c"));
+  CAF_CHECK(says(*check_id("itemId", ""), "empty"));
+  CAF_CHECK(says(*check_id("itemId", "-x"), "start with a letter or a digit"));
+  CAF_CHECK(says(*check_id("itemId", "a b"), "found ' '"));
+  CAF_CHECK(says(*check_id("itemId", std::string(129, 'a')), "longer than 128"));
+  auto d = decode_command(R"({"schemaVersion":1,"commandId":"c","type":"RESTOCK",)"
+                          R"("itemId":"a/b","status":"REQUESTED","amount":1})");
+  CAF_CHECK(says(d.error, "field itemId"));
+}
+
+CAF_TEST(an unknown command type is refused with the allowed ones) {
+  auto d = decode_command(R"({"schemaVersion":1,"commandId":"c","type":"DELETE_ITEM",)"
+                          R"("itemId":"a","status":"REQUESTED"})");
+  CAF_CHECK(says(d.error, "type is \"DELETE_ITEM\"; allowed: INSERT_ITEM"));
+}
+
+CAF_TEST(base64 round - trips every byte and refuses bad text) {
+  std::string all;
+  for (int i = 0; i < 256; ++i)
+    all += static_cast<char>(i);
+  for (size_t n : {0, 1, 2, 3, 4, 255, 256})
+    CAF_CHECK(*base64_decode(base64_encode(all.substr(0, n))) == all.substr(0, n));
+  CAF_CHECK_EQUAL(base64_encode("foob"), "Zm9vYg==");
+  CAF_CHECK(!base64_decode("Zm9"));
+  CAF_CHECK(!base64_decode("Zm=v"));
+  CAF_CHECK(!base64_decode("Zm9v!A=="));
+}

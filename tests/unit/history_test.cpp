@@ -1,0 +1,121 @@
+#define CAF_SUITE domain.history
+#include <caf/test/unit_test.hpp>
+
+#include "bps/actors/history.hpp"
+
+using namespace bps::domain;
+
+namespace {
+
+/// Builds histories the way the processor records them, and breaks them on purpose.
+struct fixture {
+  history h;
+  std::optional<item> state;
+  int next_id = 0;
+
+  void insert(int64_t quantity) {
+    item_command c;
+    c.command_id = "c-" + std::to_string(++next_id);
+    c.item_id = "b";
+    c.description = "B";
+    c.quantity = quantity;
+    h.add(c);
+    auto d = apply_command(state, c);
+    state = d.state;
+    h.add(d.result);
+  }
+  purchase buy(int64_t quantity) {
+    purchase p{"p-" + std::to_string(++next_id), "b", quantity, "x"};
+    h.add(p);
+    auto d = decide_purchase(state, p);
+    state = d.state;
+    h.add(d.outcome);
+    return d.outcome;
+  }
+  void snapshot() {
+    if (state)
+      h.add_snapshot(*state);
+  }
+  bool reports(const std::string& text) {
+    auto s = h.check();
+    for (const auto& v : s.violations)
+      if (v.find(text) != std::string::npos)
+        return true;
+    CAF_MESSAGE("violations: " << s.violations.size());
+    for (const auto& v : s.violations)
+      CAF_MESSAGE("  " << v);
+    return false;
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(history_tests, fixture)
+
+CAF_TEST(a history made by the decision functions has no violation) {
+  insert(3);
+  buy(2);
+  buy(2);
+  buy(1);
+  snapshot();
+  auto s = h.check();
+  CAF_CHECK(s.violations.empty());
+  CAF_CHECK_EQUAL(s.purchases_successful, 2u);
+  CAF_CHECK_EQUAL(s.purchases_failed, 1u);
+  CAF_CHECK_EQUAL(s.rebuilt.at("b").quantity, 0);
+  CAF_CHECK_EQUAL(s.rebuilt.at("b").version, 3);
+}
+
+CAF_TEST(an oversell is reported) {
+  insert(1);
+  buy(1);
+  // A second SUCCESSFUL that the decision would never give.
+  purchase forged{"p-x", "b", 1, "x", purchase_status::successful, failure_reason::none, 3, -1};
+  h.add(purchase{"p-x", "b", 1, "x"});
+  h.add(forged);
+  CAF_CHECK(reports("oversold") || reports("not a valid step"));
+}
+
+CAF_TEST(a purchase decided twice is reported) {
+  insert(5);
+  auto outcome = buy(1);
+  h.add(outcome);
+  CAF_CHECK(reports("more than one outcome"));
+}
+
+CAF_TEST(a purchase with no outcome is reported unless undecided ones are allowed) {
+  insert(5);
+  h.add(purchase{"p-open", "b", 1, "x"});
+  snapshot();
+  CAF_CHECK(reports("p-open was CREATED but has no outcome"));
+  auto s = h.check(true);
+  CAF_CHECK(s.violations.empty());
+  CAF_CHECK_EQUAL(s.undecided, 1u);
+}
+
+CAF_TEST(a gap in an item chain is reported) {
+  insert(5);
+  buy(1);
+  purchase skipped{"p-y", "b", 1, "x", purchase_status::successful, failure_reason::none, 4, 3};
+  h.add(purchase{"p-y", "b", 1, "x"});
+  h.add(skipped);
+  CAF_CHECK(reports("the chain expects 3"));
+}
+
+CAF_TEST(a snapshot that differs from the replay is reported) {
+  insert(5);
+  buy(1);
+  h.add_snapshot(item{"b", "B", 5, 1});
+  CAF_CHECK(reports("the items topic has version 1 quantity 5, the replay gives version 2"));
+}
+
+CAF_TEST(a wrong insufficient stock failure is reported) {
+  insert(5);
+  h.add(purchase{"p-z", "b", 1, "x"});
+  h.add(purchase{"p-z", "b", 1, "x", purchase_status::failed, failure_reason::insufficient_stock, 1,
+                 5});
+  snapshot();
+  CAF_CHECK(reports("p-z FAILED for insufficient stock"));
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
