@@ -303,7 +303,7 @@ decoded<dead_letter> decode_dead_letter(std::string_view bytes) {
   reader r{*j};
   dead_letter x;
   int64_t partition = 0;
-  r.text("reason", x.reason, 64 * 1024);
+  r.text("reason", x.reason, size_t{64} * 1024);
   r.text("sourceTopic", x.source_topic, 249);
   r.integer("sourcePartition", partition);
   r.integer("sourceOffset", x.source_offset);
