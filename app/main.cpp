@@ -1,8 +1,8 @@
-// bps: the command line. Thin: parses and validates options, then calls the
-// libraries. Exit codes: 0 done, 1 the operation failed, 2 bad usage or settings.
+// bps: the command line. Thin: parses and validates options, then calls one
+// command function (commands.hpp). Exit codes: 0 done, 1 the operation failed,
+// 2 bad usage or settings.
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -11,31 +11,28 @@
 #include <caf/config.hpp>
 #include <fmt/format.h>
 #include <librdkafka/rdkafkacpp.h>
-#include <spdlog/spdlog.h>
 
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/topics.hpp"
 #include "bps/logging.hpp"
+#include "commands.hpp"
 #include "settings.hpp"
 
-namespace {
+namespace bps::cli {
 
-constexpr int exit_failed = 1;
-constexpr int exit_usage = 2;
+int fail(const std::string& text, int code) {
+  std::cerr << "bps: error: " << text << "\n";
+  return code;
+}
+
+namespace {
 
 /// Options every command has.
 struct global_options {
   std::string config;
   std::string log_format = "text";
   std::string log_level = "info";
-};
-
-/// Options of commands that talk to Kafka.
-struct kafka_options {
-  std::string bootstrap = "127.0.0.1:9092";
-  std::string topic_prefix{bps::kafka::default_topic_prefix};
-  int64_t timeout_ms = 10000;
 };
 
 void add_kafka_options(CLI::App* cmd, kafka_options& k) {
@@ -48,29 +45,24 @@ void add_kafka_options(CLI::App* cmd, kafka_options& k) {
     ->capture_default_str();
 }
 
-int fail(const std::string& text, int code) {
-  std::cerr << "bps: error: " << text << "\n";
-  return code;
-}
-
 /// Adds a hint when Kafka could not be reached at all.
 std::string with_kafka_hint(const caf::error& err, const std::string& bootstrap) {
-  auto text = bps::describe(err);
-  auto code = bps::code_of(err);
-  if (code == bps::ec::timeout || code == bps::ec::kafka_retriable)
+  auto text = describe(err);
+  auto code = code_of(err);
+  if (code == ec::timeout || code == ec::kafka_retriable)
     text += fmt::format("\n  Is Kafka running at {}? For a local broker: deploy/local/kafka start",
                         bootstrap);
   return text;
 }
 
 int run_topics_ensure(const kafka_options& k, int32_t partitions, int16_t replication) {
-  if (auto err = bps::kafka::validate_topic_prefix(k.topic_prefix))
-    return fail("option --topic-prefix: " + bps::describe(err), exit_usage);
-  auto client = bps::kafka::admin::make(k.bootstrap);
+  if (auto err = kafka::validate_topic_prefix(k.topic_prefix))
+    return fail("option --topic-prefix: " + describe(err), exit_usage);
+  auto client = kafka::admin::make(k.bootstrap);
   if (!client)
-    return fail("option --bootstrap: " + bps::describe(client.error()), exit_usage);
-  auto specs = bps::kafka::bps_topic_specs(k.topic_prefix, partitions, replication);
-  auto report = bps::kafka::ensure_topics(**client, specs, std::chrono::milliseconds{k.timeout_ms});
+    return fail("option --bootstrap: " + describe(client.error()), exit_usage);
+  auto specs = kafka::bps_topic_specs(k.topic_prefix, partitions, replication);
+  auto report = kafka::ensure_topics(**client, specs, std::chrono::milliseconds{k.timeout_ms});
   if (!report)
     return fail(with_kafka_hint(report.error(), k.bootstrap), exit_failed);
   for (const auto& spec : specs) {
@@ -82,7 +74,7 @@ int run_topics_ensure(const kafka_options& k, int32_t partitions, int16_t replic
     std::cout << fmt::format("{} {} ({} partitions,{})\n", created ? "created " : "verified",
                              spec.name, spec.partitions, configs);
   }
-  return 0;
+  return exit_ok;
 }
 
 int run_main(int argc, char** argv) {
@@ -101,12 +93,13 @@ int run_main(int argc, char** argv) {
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")
     ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
     ->capture_default_str();
+  kafka_options k;
 
+  // bps topics ensure
   auto* topics = app.add_subcommand("topics", "manage bps' Kafka topics");
   topics->require_subcommand(1);
   topics->fallthrough();
-  kafka_options k;
-  int32_t partitions = bps::kafka::default_partitions;
+  int32_t partitions = kafka::default_partitions;
   int16_t replication = 1;
   auto* ensure = topics->add_subcommand(
     "ensure", "create bps' topics, or verify that existing ones have the right settings "
@@ -119,6 +112,91 @@ int run_main(int argc, char** argv) {
     ->check(CLI::Range(1, 32))
     ->capture_default_str();
 
+  // bps node
+  node_options n;
+  auto* node = app.add_subcommand(
+    "node", "run a processing node: decides purchases and item commands, exactly once, until "
+            "SIGINT or SIGTERM");
+  add_kafka_options(node, k);
+  node->add_option("--node-id", n.node_id,
+                   "stable id of this node (default: the host name); the transactional id "
+                   "derives from it");
+  node
+    ->add_option("--commit-interval-ms", n.commit_interval_ms,
+                 "how long a transaction collects decisions")
+    ->check(CLI::Range(int64_t{1}, int64_t{60000}))
+    ->capture_default_str();
+  node
+    ->add_option("--max-in-flight", n.max_in_flight,
+                 "requests sent to item actors and not yet answered before the node stops "
+                 "reading and commits")
+    ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+    ->capture_default_str();
+  node
+    ->add_option("--transaction-timeout-ms", n.transaction_timeout_ms,
+                 "Kafka transaction timeout: how long a dead node's transaction can block "
+                 "readers")
+    ->check(CLI::Range(int64_t{1000}, int64_t{900000}))
+    ->capture_default_str();
+  node
+    ->add_option("--partitions", n.partitions,
+                 "partitions of every topic (created if missing, verified if present)")
+    ->check(CLI::Range(1, 10000))
+    ->capture_default_str();
+
+  // Options a command cannot do without. Checked after the environment and the
+  // config file had their say (CLI11's required() would only look at the command line).
+  std::vector<std::pair<CLI::App*, CLI::Option*>> required;
+  CLI::App* current = nullptr;
+  auto need = [&](CLI::Option* opt) { required.emplace_back(current, opt); };
+
+  // bps item ... / bps purchase
+  write_options w;
+  auto add_item_id = [&](CLI::App* cmd) {
+    current = cmd;
+    add_kafka_options(cmd, k);
+    need(cmd->add_option("--item-id", w.item_id, "the item (letters, digits, . _ : -)"));
+    cmd->add_option("--id", w.id, "id of this request (default: a random one)");
+  };
+  auto add_expected = [&](CLI::App* cmd) {
+    cmd->add_option_function<int64_t>(
+      "--expected-version", [&](const int64_t& v) { w.expected_version = v; },
+      "apply only if the item is at this version");
+  };
+  auto* item = app.add_subcommand("item", "append an item command to the item-commands topic");
+  item->require_subcommand(1);
+  item->fallthrough();
+  auto* insert = item->add_subcommand("insert", "insert a new item");
+  add_item_id(insert);
+  need(insert->add_option("--description", w.description, "what it is"));
+  need(insert->add_option("--quantity", w.quantity, "initial stock"));
+  auto* set_quantity = item->add_subcommand("set-quantity", "set the stock to a value");
+  add_item_id(set_quantity);
+  need(set_quantity->add_option("--quantity", w.quantity, "the new stock"));
+  add_expected(set_quantity);
+  auto* restock = item->add_subcommand("restock", "add units to the stock");
+  add_item_id(restock);
+  need(restock->add_option("--amount", w.amount, "units that arrive"));
+  add_expected(restock);
+  auto* set_description = item->add_subcommand("set-description", "change the description");
+  add_item_id(set_description);
+  need(set_description->add_option("--description", w.description, "the new description"));
+  add_expected(set_description);
+  auto* purchase = app.add_subcommand("purchase", "append a CREATED purchase");
+  add_item_id(purchase);
+  need(purchase->add_option("--quantity", w.quantity, "units to buy"));
+  need(purchase->add_option("--purchased-by", w.purchased_by, "who buys"));
+
+  // bps replay
+  replay_options r;
+  auto* replay = app.add_subcommand(
+    "replay", "read every topic from the beginning, rebuild each item from its outcomes and "
+              "print a summary");
+  add_kafka_options(replay, k);
+  replay->add_flag("--verify", r.verify, "check every invariant; exit 1 naming each violation");
+  replay->add_flag("--allow-undecided", r.allow_undecided,
+                   "requests still waiting for their outcome are not violations (a live system)");
+
   auto* version = app.add_subcommand("version", "print the versions of bps and its libraries");
 
   try {
@@ -129,39 +207,58 @@ int run_main(int argc, char** argv) {
   if (g.config.empty())
     if (const char* c = std::getenv("BPS_CONFIG"); c != nullptr)
       g.config = c;
-  bps::cli::config_file file;
+  config_file file;
   if (!g.config.empty()) {
-    auto parsed = bps::cli::parse_config_file(g.config);
+    auto parsed = parse_config_file(g.config);
     if (!parsed)
-      return fail(bps::describe(parsed.error()), exit_usage);
+      return fail(describe(parsed.error()), exit_usage);
     file = std::move(*parsed);
   }
-  if (auto err = bps::cli::apply_layers(
-        app, file, [](const std::string& n) { return std::getenv(n.c_str()); }))
-    return fail(bps::describe(err), exit_usage);
+  if (auto err
+      = apply_layers(app, file, [](const std::string& name) { return std::getenv(name.c_str()); }))
+    return fail(describe(err), exit_usage);
 
-  bps::log_format format{};
-  bps::parse_log_format(g.log_format, format);
-  bps::setup_logging(format, g.log_level);
+  for (auto [cmd, opt] : required)
+    if (cmd->parsed() && opt->count() == 0)
+      return fail(fmt::format("option {} is required (on the command line, as {} or in the config "
+                              "file)",
+                              opt->get_name(), env_name(opt->get_lnames().front())),
+                  exit_usage);
+
+  log_format format{};
+  parse_log_format(g.log_format, format);
+  setup_logging(format, g.log_level);
 
   if (*version) {
     std::cout << fmt::format("bps {}\nCAF {}.{}.{}\nlibrdkafka {}\n", BPS_VERSION,
                              CAF_MAJOR_VERSION, CAF_MINOR_VERSION, CAF_PATCH_VERSION,
                              RdKafka::version_str());
-    return 0;
+    return exit_ok;
   }
   if (*ensure)
     return run_topics_ensure(k, partitions, replication);
+  if (*node)
+    return run_node(k, n);
+  if (*purchase)
+    return run_write(k, "purchase", w);
+  for (auto* cmd : {insert, set_quantity, restock, set_description})
+    if (*cmd)
+      return run_write(k, cmd->get_name(), w);
+  if (*replay)
+    return run_replay(k, r);
   return fail("no command given (see bps --help)", exit_usage);
 }
 
 } // namespace
 
+} // namespace bps::cli
+
 int main(int argc, char** argv) {
   // Errors travel as values; an exception reaching here is a bug, reported as one.
   try {
-    return run_main(argc, argv);
+    return bps::cli::run_main(argc, argv);
   } catch (const std::exception& e) {
-    return fail(std::string{"internal error (please report it): "} + e.what(), exit_failed);
+    return bps::cli::fail(std::string{"internal error (please report it): "} + e.what(),
+                          bps::cli::exit_failed);
   }
 }

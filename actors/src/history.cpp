@@ -6,20 +6,21 @@
 
 namespace bps::domain {
 
-void history::add(const purchase& p) {
-  purchases_.push_back(p);
+void history::add(const purchase& p, const position& at) {
+  purchases_.emplace_back(p, at);
 }
 
-void history::add(const item_command& c) {
-  commands_.push_back(c);
+void history::add(const item_command& c, const position& at) {
+  commands_.emplace_back(c, at);
 }
 
 void history::add_snapshot(const item& x) {
   snapshots_[x.item_id] = x;
 }
 
-void history::add_dead_letter() {
+void history::add_dead_letter(const dead_letter& d) {
   ++dead_letters_;
+  dead_lettered_.insert({d.source_topic, d.source_partition, d.source_offset});
 }
 
 namespace {
@@ -50,7 +51,11 @@ history::summary history::check(bool allow_undecided) const {
   std::map<std::string, std::vector<link>> chains;
   std::map<std::string, std::vector<const purchase*>> failed_purchases;
   std::map<std::string, int64_t> sold;
-  for (const auto& p : purchases_) {
+  for (const auto& [p, at] : purchases_) {
+    if (p.status == purchase_status::created && dead_lettered_.count(at) > 0) {
+      ++s.rejected_requests;
+      continue;
+    }
     if (p.status == purchase_status::created) {
       ++s.purchases_created;
       if (++created[p.purchase_id] > 1)
@@ -80,7 +85,11 @@ history::summary history::check(bool allow_undecided) const {
 
   std::unordered_map<std::string, int> requested;
   std::unordered_map<std::string, int> results;
-  for (const auto& c : commands_) {
+  for (const auto& [c, at] : commands_) {
+    if (c.status == command_status::requested && dead_lettered_.count(at) > 0) {
+      ++s.rejected_requests;
+      continue;
+    }
     if (c.status == command_status::requested) {
       ++s.commands_requested;
       if (++requested[c.command_id] > 1)

@@ -3,12 +3,15 @@
 // Support for integration tests: the broker address, unique names per test, and
 // reading a partition to its end.
 
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
@@ -71,6 +74,26 @@ inline std::vector<std::string> read_partition(const std::string& topic, int32_t
   }
   ADD_FAILURE() << "partition " << topic << "/" << partition << " has no end within 30 s";
   return values;
+}
+
+struct command_result {
+  int exit_code = -1;
+  std::string output;
+};
+
+/// Runs a shell command, capturing stdout and stderr together.
+inline command_result run(const std::string& command) {
+  command_result r;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr)
+    return r;
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    r.output.append(buf.data(), n);
+  int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
 }
 
 } // namespace bps::it

@@ -1,9 +1,7 @@
 // `topics ensure` against the real broker: through the library and through the
 // bps executable, as an operator runs it.
 
-#include <array>
 #include <cstdio>
-#include <sys/wait.h>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -16,26 +14,6 @@ using namespace bps;
 using namespace bps::it;
 
 namespace {
-
-struct command_result {
-  int exit_code = -1;
-  std::string output;
-};
-
-/// Runs a shell command, capturing stdout and stderr together.
-command_result run(const std::string& command) {
-  command_result r;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr)
-    return r;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0)
-    r.output.append(buf.data(), n);
-  int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 std::string bps_ensure(const std::string& prefix, const std::string& more = "") {
   return std::string{BPS_EXE} + " topics ensure --bootstrap " + bootstrap() + " --topic-prefix "

@@ -118,4 +118,17 @@ CAF_TEST(a wrong insufficient stock failure is reported) {
   CAF_CHECK(reports("p-z FAILED for insufficient stock"));
 }
 
+CAF_TEST(a duplicate request that went to dead letters needs no outcome) {
+  insert(5);
+  auto first = buy(1);
+  purchase again{first.purchase_id, "b", 1, "x"};
+  h.add(again, {"bps.purchases", 3, 17});
+  snapshot();
+  CAF_CHECK(reports("CREATED more than once"));
+  h.add_dead_letter(dead_letter{"already decided", "bps.purchases", 3, 17, {}, {}});
+  auto s = h.check();
+  CAF_CHECK(s.violations.empty());
+  CAF_CHECK_EQUAL(s.rejected_requests, 1u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

@@ -47,8 +47,8 @@ CAF_TEST(two purchases racing for the last unit give exactly one SUCCESSFUL) {
          from(self).to(item).with(atom::purchase_v, make_request("p-b")));
   purchase first;
   purchase second;
-  self->receive([&](purchase& p) { first = std::move(p); });
-  self->receive([&](purchase& p) { second = std::move(p); });
+  self->receive([&](purchase_reply& r) { first = std::move(r.outcome); });
+  self->receive([&](purchase_reply& r) { second = std::move(r.outcome); });
   CAF_CHECK_EQUAL(first.purchase_id, "p-a");
   CAF_CHECK(first.status == purchase_status::successful);
   CAF_CHECK_EQUAL(second.purchase_id, "p-b");
@@ -65,12 +65,34 @@ CAF_TEST(many queued purchases never sell more than the stock) {
   run();
   int successful = 0;
   for (int i = 0; i < 10; ++i)
-    self->receive([&](purchase& p) {
-      if (p.status == purchase_status::successful)
+    self->receive([&](purchase_reply& r) {
+      if (r.outcome.status == purchase_status::successful)
         ++successful;
+      CAF_CHECK_GREATER_OR_EQUAL(r.state.quantity, 0);
     });
   CAF_CHECK_EQUAL(successful, 3);
   CAF_CHECK_EQUAL(item_state_of(item).item->quantity, 0);
+}
+
+CAF_TEST(an item actor inserted by a command then sells from the new stock) {
+  auto item = sys.spawn(item_actor_impl, std::optional<domain::item>{});
+  domain::item_command insert;
+  insert.command_id = "c-1";
+  insert.item_id = "seat-1";
+  insert.quantity = 2;
+  self->send(item, atom::command_v, insert);
+  self->send(item, atom::purchase_v, make_request("p-1", 2));
+  run();
+  self->receive([](command_reply& r) {
+    CAF_CHECK(r.result.status == domain::command_status::applied);
+    CAF_CHECK(r.exists);
+    CAF_CHECK_EQUAL(r.state.version, 1);
+  });
+  self->receive([](purchase_reply& r) {
+    CAF_CHECK(r.outcome.status == purchase_status::successful);
+    CAF_CHECK_EQUAL(r.state.quantity, 0);
+    CAF_CHECK_EQUAL(r.state.version, 2);
+  });
 }
 
 CAF_TEST(an item actor reports its state and an unknown item as an error) {

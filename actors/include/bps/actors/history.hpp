@@ -6,25 +6,38 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "bps/actors/codec.hpp"
 #include "bps/actors/domain.hpp"
 
 namespace bps::domain {
 
 /// Collects records in log order, then rebuilds and checks.
+/// Where a record is in the log.
+struct log_position {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1;
+  friend auto operator<=>(const log_position&, const log_position&) = default;
+};
+
 class history {
 public:
+  using position = log_position;
+
   /// A record of the purchases topic (CREATED or an outcome).
-  void add(const purchase& p);
+  void add(const purchase& p, const position& at = {});
   /// A record of the item-commands topic (REQUESTED or a result).
-  void add(const item_command& c);
+  void add(const item_command& c, const position& at = {});
   /// A record of the items topic (later records of an item replace earlier ones,
   /// like compaction does).
   void add_snapshot(const item& x);
-  /// A record of the dead-letters topic.
-  void add_dead_letter();
+  /// A record of the dead-letters topic. A request it names was rejected as bad
+  /// input (e.g. a purchaseId given twice) and needs no outcome.
+  void add_dead_letter(const dead_letter& d);
 
   struct summary {
     size_t items = 0;
@@ -35,6 +48,8 @@ public:
     size_t commands_applied = 0;
     size_t commands_rejected = 0;
     size_t dead_letters = 0;
+    /// Requests that went to dead letters instead of getting an outcome.
+    size_t rejected_requests = 0;
     /// Purchases or commands with no outcome yet (still in flight when read).
     size_t undecided = 0;
     /// Every invariant broken, one sentence each, naming the item or id.
@@ -52,9 +67,10 @@ public:
   summary check(bool allow_undecided = false) const;
 
 private:
-  std::vector<purchase> purchases_;
-  std::vector<item_command> commands_;
+  std::vector<std::pair<purchase, position>> purchases_;
+  std::vector<std::pair<item_command, position>> commands_;
   std::map<std::string, item> snapshots_;
+  std::set<position> dead_lettered_;
   size_t dead_letters_ = 0;
 };
 

@@ -1,0 +1,63 @@
+#pragma once
+
+// The processing loop of a node: consume requests, route each by key to its item
+// actor, produce the outcomes and snapshots, and commit them together with the
+// input offsets in one Kafka transaction. No CAF types in this header.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/error.hpp>
+
+#include "bps/kafka/types.hpp"
+
+namespace caf {
+class actor_system;
+} // namespace caf
+
+namespace bps {
+
+/// Settings of a node's processor, validated by the caller.
+struct processor_config {
+  std::string bootstrap;
+  std::string topic_prefix;
+  /// Stable per node: the transactional id derives from it, so that a restarted
+  /// node fences its predecessor's open transaction at once.
+  std::string node_id;
+  /// How long a transaction collects decisions before it commits.
+  std::chrono::milliseconds commit_interval{20};
+  /// Bound on requests sent to item actors and not yet answered; reaching it
+  /// commits (and so waits for the actors) before reading more.
+  size_t max_in_flight = 10000;
+  /// Transaction timeout: a dead node's open transaction blocks readers at most this long.
+  std::chrono::milliseconds transaction_timeout{10000};
+  /// How long the item actors may take to answer everything of one transaction.
+  std::chrono::milliseconds actor_timeout{30000};
+  /// Extra librdkafka properties for every client.
+  kafka::properties extra;
+};
+
+/// Counters of a processor, readable from any thread.
+struct processor_stats {
+  std::atomic<uint64_t> records{0};
+  std::atomic<uint64_t> purchases_decided{0};
+  std::atomic<uint64_t> commands_decided{0};
+  std::atomic<uint64_t> outcomes_skipped{0};
+  std::atomic<uint64_t> dead_letters{0};
+  std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> aborts{0};
+  std::atomic<uint64_t> producer_restarts{0};
+  std::atomic<uint64_t> live_actors{0};
+  std::atomic<uint64_t> assigned_partitions{0};
+};
+
+/// Runs the loop on the calling thread until `stop` becomes true, then commits
+/// what is open and leaves the group. Returns an error only for what it cannot
+/// recover from (bad settings, topics that do not fit); Kafka outages are retried.
+caf::error run_processor(caf::actor_system& sys, const processor_config& cfg,
+                         const std::atomic<bool>& stop, processor_stats& stats);
+
+} // namespace bps

@@ -1,0 +1,560 @@
+#include "bps/actors/processor.hpp"
+
+#include <map>
+#include <optional>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <caf/actor_system.hpp>
+#include <caf/after.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bps/actors/codec.hpp"
+#include "bps/actors/item_actor.hpp"
+#include "bps/error.hpp"
+#include "bps/kafka/admin.hpp"
+#include "bps/kafka/classify.hpp"
+#include "bps/kafka/consumer.hpp"
+#include "bps/kafka/producer.hpp"
+#include "bps/kafka/reader.hpp"
+#include "bps/kafka/topics.hpp"
+
+namespace bps {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+/// What Kafka has committed for one partition number (of every topic): the
+/// latest items and the ids already decided. Changed only after a commit.
+struct partition_state {
+  std::unordered_map<std::string, domain::item> items;
+  std::unordered_set<std::string> decided_purchases;
+  std::unordered_set<std::string> decided_commands;
+};
+
+/// The transaction being filled.
+struct open_txn {
+  bool open = false;
+  clock_type::time_point deadline;
+  /// The next offset to read, per input partition: committed with the outputs.
+  std::map<kafka::topic_partition, int64_t> offsets;
+  /// Ids decided in this transaction, per partition number.
+  std::map<int32_t, std::unordered_set<std::string>> purchases;
+  std::map<int32_t, std::unordered_set<std::string>> commands;
+  /// The last snapshot of each changed item (coalesced: the outcomes carry the chain).
+  std::map<std::string, std::pair<int32_t, domain::item>> snapshots;
+  size_t outstanding = 0;
+  /// Set when an output could not be produced: the transaction must abort.
+  std::string failure;
+};
+
+class processor {
+public:
+  processor(caf::actor_system& sys, const processor_config& cfg, const std::atomic<bool>& stop,
+            processor_stats& stats)
+    : sys_(sys), cfg_(cfg), stop_(stop), stats_(stats),
+      topics_(kafka::topic_names::with_prefix(cfg.topic_prefix)) {}
+
+  caf::error run() {
+    if (auto err = learn_partition_count())
+      return err;
+    if (auto err = make_producer())
+      return err;
+    if (auto err = make_consumer())
+      return err;
+    spdlog::info("processor {}: consuming {} and {} ({} partitions), commit interval {} ms",
+                 cfg_.node_id, topics_.purchases, topics_.item_commands, partition_count_,
+                 cfg_.commit_interval.count());
+    auto next_report = clock_type::now() + 10s;
+    while (!stop_) {
+      auto ev = consumer_->poll(txn_.open ? 5ms : 100ms);
+      if (!ev) {
+        spdlog::warn("processor {}: {}", cfg_.node_id, describe(ev.error()));
+        std::this_thread::sleep_for(100ms);
+      } else if (ev->what == kafka::poll_event::kind::message) {
+        handle(ev->rec);
+      }
+      if (txn_.open) {
+        drain(false);
+        if (clock_type::now() >= txn_.deadline || txn_.outstanding >= cfg_.max_in_flight)
+          commit();
+      }
+      if (clock_type::now() >= next_report) {
+        next_report = clock_type::now() + 10s;
+        report();
+      }
+    }
+    spdlog::info("processor {}: stopping", cfg_.node_id);
+    commit();
+    consumer_->close(); // leaves the group; the revoke hook finds nothing open
+    stop_actors(std::nullopt);
+    report();
+    return {};
+  }
+
+private:
+  // -- set-up -----------------------------------------------------------------
+
+  caf::error learn_partition_count() {
+    auto admin = kafka::admin::make(cfg_.bootstrap, cfg_.extra);
+    if (!admin)
+      return std::move(admin.error());
+    auto d = (*admin)->describe_topic(topics_.purchases, 30s);
+    if (!d)
+      return std::move(d.error());
+    if (!*d)
+      return make_error(ec::topic_mismatch,
+                        "topic " + topics_.purchases + " does not exist: run bps topics ensure");
+    partition_count_ = (*d)->partitions;
+    return {};
+  }
+
+  caf::error make_producer() {
+    kafka::producer_options opts;
+    opts.bootstrap = cfg_.bootstrap;
+    opts.transactional_id = cfg_.topic_prefix + "processor." + cfg_.node_id;
+    opts.transaction_timeout = cfg_.transaction_timeout;
+    opts.extra = cfg_.extra;
+    auto p = kafka::producer::make(opts);
+    if (!p)
+      return std::move(p.error());
+    producer_ = std::move(*p);
+    // Fences a predecessor with the same id and aborts its open transaction.
+    while (!stop_) {
+      auto err = producer_->init_transactions(30s);
+      if (!err)
+        return {};
+      auto action = kafka::next_action(kafka::txn_step::init, kafka::class_of(code_of(err)));
+      if (action == kafka::txn_action::fail)
+        return err;
+      spdlog::warn("processor {}: init_transactions: {} (retrying)", cfg_.node_id, describe(err));
+      std::this_thread::sleep_for(1s);
+      if (action == kafka::txn_action::recreate_producer)
+        return make_producer();
+    }
+    return make_error(ec::timeout, "stopped before the producer was ready");
+  }
+
+  caf::error make_consumer() {
+    kafka::consumer_options opts;
+    opts.bootstrap = cfg_.bootstrap;
+    opts.group_id = cfg_.topic_prefix + "processor";
+    opts.read_committed = true;
+    opts.on_rebalance
+      = [this](kafka::rebalance_kind kind, const std::vector<kafka::topic_partition>& tps) {
+          on_rebalance(kind, tps);
+        };
+    // A dead node's partitions move after 10 s, not the default 45 s.
+    opts.extra = {{"session.timeout.ms", "10000"}, {"heartbeat.interval.ms", "2000"}};
+    for (const auto& [k, v] : cfg_.extra)
+      opts.extra[k] = v;
+    auto c = kafka::consumer::make(opts);
+    if (!c)
+      return std::move(c.error());
+    consumer_ = std::move(*c);
+    return consumer_->subscribe({topics_.purchases, topics_.item_commands});
+  }
+
+  // -- rebalance --------------------------------------------------------------
+
+  void on_rebalance(kafka::rebalance_kind kind, const std::vector<kafka::topic_partition>& tps) {
+    std::vector<int32_t> numbers;
+    for (const auto& tp : tps)
+      if (tp.topic == topics_.purchases)
+        numbers.push_back(tp.partition);
+    if (kind == kafka::rebalance_kind::revoked) {
+      // Whatever is open belongs to the partitions that go: commit it now.
+      commit();
+      for (auto p : numbers) {
+        stop_actors(p);
+        partitions_.erase(p);
+      }
+      stats_.assigned_partitions = partitions_.size();
+      spdlog::info("processor {}: partitions revoked: {}", cfg_.node_id, fmt::join(numbers, ","));
+      return;
+    }
+    check_co_partitioning(tps, numbers);
+    // Rehydrate before any record of these partitions is processed.
+    while (!stop_) {
+      auto err = rehydrate(numbers);
+      if (!err)
+        break;
+      spdlog::error("processor {}: rehydrating partitions {} failed: {} (retrying)", cfg_.node_id,
+                    fmt::join(numbers, ","), describe(err));
+      std::this_thread::sleep_for(1s);
+    }
+    stats_.assigned_partitions = partitions_.size();
+  }
+
+  void check_co_partitioning(const std::vector<kafka::topic_partition>& tps,
+                             const std::vector<int32_t>& numbers) {
+    std::set<int32_t> purchases(numbers.begin(), numbers.end());
+    std::set<int32_t> commands;
+    for (const auto& tp : tps)
+      if (tp.topic == topics_.item_commands)
+        commands.insert(tp.partition);
+    if (purchases != commands)
+      spdlog::error("processor {}: the group assigned purchases partitions {} but item-commands "
+                    "partitions {}; both topics must have the same partition count and the "
+                    "range assignor",
+                    cfg_.node_id, fmt::join(purchases, ","), fmt::join(commands, ","));
+  }
+
+  caf::error rehydrate(const std::vector<int32_t>& numbers) {
+    auto started = clock_type::now();
+    std::map<int32_t, partition_state> fresh;
+    std::vector<kafka::topic_partition> tps;
+    for (auto p : numbers) {
+      fresh[p];
+      tps.push_back({topics_.items, p});
+      tps.push_back({topics_.purchases, p});
+      tps.push_back({topics_.item_commands, p});
+    }
+    size_t records = 0;
+    auto err = kafka::read_to_end(
+      cfg_.bootstrap, tps,
+      [&](const kafka::record& r) {
+        ++records;
+        if (!r.value)
+          return;
+        auto& st = fresh[r.partition];
+        if (r.topic == topics_.items) {
+          if (auto d = domain::decode_item(*r.value))
+            st.items[d.value->item_id] = std::move(*d.value);
+        } else if (r.topic == topics_.purchases) {
+          if (auto d = domain::decode_purchase(*r.value);
+              d && d.value->status != domain::purchase_status::created)
+            st.decided_purchases.insert(d.value->purchase_id);
+        } else if (auto d = domain::decode_command(*r.value);
+                   d && d.value->status != domain::command_status::requested) {
+          st.decided_commands.insert(d.value->command_id);
+        }
+      },
+      milliseconds{600000}, cfg_.extra);
+    if (err)
+      return err;
+    size_t items = 0;
+    size_t decided = 0;
+    for (auto& [p, st] : fresh) {
+      items += st.items.size();
+      decided += st.decided_purchases.size() + st.decided_commands.size();
+      stop_actors(p);
+      partitions_[p] = std::move(st);
+    }
+    spdlog::info("processor {}: partitions assigned: {}; rehydrated {} items and {} decided "
+                 "requests from {} records in {} ms",
+                 cfg_.node_id, fmt::join(numbers, ","), items, decided, records,
+                 std::chrono::duration_cast<milliseconds>(clock_type::now() - started).count());
+    return {};
+  }
+
+  // -- records ----------------------------------------------------------------
+
+  void handle(const kafka::record& rec) {
+    ++stats_.records;
+    if (!txn_.open) {
+      if (auto err = producer_->begin_transaction()) {
+        recreate_producer("begin_transaction: " + describe(err));
+        return; // the record is read again after the rewind
+      }
+      txn_.open = true;
+      txn_.deadline = clock_type::now() + cfg_.commit_interval;
+    }
+    txn_.offsets[{rec.topic, rec.partition}] = rec.offset + 1;
+    if (rec.topic == topics_.purchases)
+      handle_purchase(rec);
+    else if (rec.topic == topics_.item_commands)
+      handle_command(rec);
+  }
+
+  /// Checks what every request must satisfy; returns the reason it does not.
+  std::optional<std::string> misplaced(const kafka::record& rec, const std::string& item_id) {
+    if (!rec.key || *rec.key != item_id)
+      return fmt::format("the record key is {} but the itemId is \"{}\"; records must be keyed "
+                         "by itemId",
+                         rec.key ? "\"" + *rec.key + "\"" : "null", item_id);
+    auto owner = kafka::partition_for(item_id, partition_count_);
+    if (owner != rec.partition)
+      return fmt::format("itemId \"{}\" belongs to partition {} (murmur2, like Kafka's Java "
+                         "client) but the record is in partition {}; produce with "
+                         "partitioner=murmur2_random",
+                         item_id, owner, rec.partition);
+    return std::nullopt;
+  }
+
+  void handle_purchase(const kafka::record& rec) {
+    if (!rec.value)
+      return dead_letter(rec, "a purchases record without a value");
+    auto d = domain::decode_purchase(*rec.value);
+    if (!d)
+      return dead_letter(rec, "cannot decode the purchase: " + d.error);
+    auto& p = *d.value;
+    if (p.status != domain::purchase_status::created) {
+      ++stats_.outcomes_skipped;
+      return;
+    }
+    if (auto why = misplaced(rec, p.item_id))
+      return dead_letter(rec, *why);
+    auto& st = partitions_[rec.partition];
+    auto& pending = txn_.purchases[rec.partition];
+    if (st.decided_purchases.count(p.purchase_id) > 0 || pending.count(p.purchase_id) > 0)
+      return dead_letter(rec, fmt::format("purchaseId \"{}\" was already decided; a purchase is "
+                                          "decided once",
+                                          p.purchase_id));
+    pending.insert(p.purchase_id);
+    (*self_)->send(actor_for(p.item_id, rec.partition), atom::purchase_v, std::move(p));
+    ++txn_.outstanding;
+  }
+
+  void handle_command(const kafka::record& rec) {
+    if (!rec.value)
+      return dead_letter(rec, "an item-commands record without a value");
+    auto d = domain::decode_command(*rec.value);
+    if (!d)
+      return dead_letter(rec, "cannot decode the item command: " + d.error);
+    auto& c = *d.value;
+    if (c.status != domain::command_status::requested) {
+      ++stats_.outcomes_skipped;
+      return;
+    }
+    if (auto why = misplaced(rec, c.item_id))
+      return dead_letter(rec, *why);
+    auto& st = partitions_[rec.partition];
+    auto& pending = txn_.commands[rec.partition];
+    if (st.decided_commands.count(c.command_id) > 0 || pending.count(c.command_id) > 0)
+      return dead_letter(rec, fmt::format("commandId \"{}\" was already applied or rejected; a "
+                                          "command is decided once",
+                                          c.command_id));
+    pending.insert(c.command_id);
+    (*self_)->send(actor_for(c.item_id, rec.partition), atom::command_v, std::move(c));
+    ++txn_.outstanding;
+  }
+
+  void dead_letter(const kafka::record& rec, std::string reason) {
+    ++stats_.dead_letters;
+    spdlog::debug("processor {}: dead letter {}/{}@{}: {}", cfg_.node_id, rec.topic, rec.partition,
+                  rec.offset, reason);
+    domain::dead_letter dl{std::move(reason), rec.topic, rec.partition,
+                           rec.offset,        rec.key,   rec.value};
+    produce(topics_.dead_letters, rec.partition, rec.key.value_or(""), domain::encode(dl));
+  }
+
+  void produce(const std::string& topic, int32_t partition, std::string_view key,
+               const std::string& value) {
+    if (!txn_.failure.empty())
+      return;
+    if (auto err = producer_->produce(topic, key, value, partition))
+      txn_.failure = describe(err);
+  }
+
+  // -- item actors --------------------------------------------------------------
+
+  item_actor actor_for(const std::string& item_id, int32_t partition) {
+    if (auto it = actors_.find(item_id); it != actors_.end())
+      return it->second.second;
+    std::optional<domain::item> initial;
+    auto& st = partitions_[partition];
+    if (auto it = st.items.find(item_id); it != st.items.end())
+      initial = it->second;
+    auto hdl = sys_.spawn(item_actor_impl, std::move(initial));
+    actors_.emplace(item_id, std::make_pair(partition, hdl));
+    stats_.live_actors = actors_.size();
+    return hdl;
+  }
+
+  void stop_actors(std::optional<int32_t> partition) {
+    for (auto it = actors_.begin(); it != actors_.end();) {
+      if (!partition || it->second.first == *partition) {
+        caf::anon_send_exit(it->second.second, caf::exit_reason::user_shutdown);
+        it = actors_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    stats_.live_actors = actors_.size();
+  }
+
+  /// Takes the answers of the item actors; with `wait`, all of them.
+  void drain(bool wait) {
+    while (txn_.outstanding > 0) {
+      bool got = false;
+      (*self_)->receive(
+        [&](purchase_reply& r) {
+          got = true;
+          on_reply(r);
+        },
+        [&](command_reply& r) {
+          got = true;
+          on_reply(r);
+        },
+        caf::after(wait ? cfg_.actor_timeout : milliseconds{0}) >> [] {});
+      if (!got)
+        return;
+    }
+  }
+
+  int32_t partition_of(const std::string& item_id) {
+    return kafka::partition_for(item_id, partition_count_);
+  }
+
+  void on_reply(purchase_reply& r) {
+    --txn_.outstanding;
+    ++stats_.purchases_decided;
+    auto p = partition_of(r.outcome.item_id);
+    produce(topics_.purchases, p, r.outcome.item_id, domain::encode(r.outcome));
+    if (r.exists && r.outcome.status == domain::purchase_status::successful)
+      txn_.snapshots[r.outcome.item_id] = {p, std::move(r.state)};
+  }
+
+  void on_reply(command_reply& r) {
+    --txn_.outstanding;
+    ++stats_.commands_decided;
+    auto p = partition_of(r.result.item_id);
+    produce(topics_.item_commands, p, r.result.item_id, domain::encode(r.result));
+    if (r.exists && r.result.status == domain::command_status::applied)
+      txn_.snapshots[r.result.item_id] = {p, std::move(r.state)};
+  }
+
+  // -- transactions -------------------------------------------------------------
+
+  /// Runs one step of the transaction, retrying what is retriable. On any other
+  /// failure it aborts and rewinds (or recreates the producer) and returns false.
+  template <class F>
+  bool step(kafka::txn_step which, F&& call) {
+    for (int attempt = 1;; ++attempt) {
+      auto err = call();
+      if (!err)
+        return true;
+      auto action = kafka::next_action(which, kafka::class_of(code_of(err)));
+      if (action == kafka::txn_action::retry && attempt < 20 && !stop_) {
+        spdlog::warn("processor {}: {} (retry {})", cfg_.node_id, describe(err), attempt);
+        std::this_thread::sleep_for(milliseconds{100 * attempt});
+        continue;
+      }
+      if (action == kafka::txn_action::abort_and_rewind && which != kafka::txn_step::abort)
+        abort_and_rewind(describe(err));
+      else
+        recreate_producer(describe(err));
+      return false;
+    }
+  }
+
+  void commit() {
+    if (!txn_.open)
+      return;
+    drain(true);
+    if (txn_.outstanding > 0)
+      return abort_and_rewind(fmt::format("{} item actors did not answer within {} ms",
+                                          txn_.outstanding, cfg_.actor_timeout.count()));
+    for (const auto& [item_id, snap] : txn_.snapshots)
+      produce(topics_.items, snap.first, item_id, domain::encode(snap.second));
+    if (!txn_.failure.empty())
+      return abort_and_rewind(txn_.failure);
+    std::vector<kafka::partition_offset> offsets;
+    offsets.reserve(txn_.offsets.size());
+    for (const auto& [tp, next] : txn_.offsets)
+      offsets.push_back({tp.topic, tp.partition, next});
+    if (!step(kafka::txn_step::send_offsets,
+              [&] { return producer_->send_offsets_to_transaction(offsets, *consumer_, 30s); }))
+      return;
+    if (!step(kafka::txn_step::commit, [&] { return producer_->commit_transaction(30s); }))
+      return;
+    // Committed: what the actors decided is now the committed state.
+    for (auto& [item_id, snap] : txn_.snapshots)
+      partitions_[snap.first].items[item_id] = std::move(snap.second);
+    for (auto& [p, ids] : txn_.purchases)
+      partitions_[p].decided_purchases.merge(ids);
+    for (auto& [p, ids] : txn_.commands)
+      partitions_[p].decided_commands.merge(ids);
+    ++stats_.commits;
+    txn_ = open_txn{};
+  }
+
+  void abort_and_rewind(const std::string& why) {
+    ++stats_.aborts;
+    spdlog::warn("processor {}: aborting the transaction: {}", cfg_.node_id, why);
+    if (!step(kafka::txn_step::abort, [&] { return producer_->abort_transaction(30s); }))
+      return; // step() recreated the producer, which rewinds
+    rewind();
+  }
+
+  void recreate_producer(const std::string& why) {
+    ++stats_.producer_restarts;
+    spdlog::warn("processor {}: recreating the producer: {}", cfg_.node_id, why);
+    producer_.reset();
+    while (!stop_) {
+      auto err = make_producer();
+      if (!err)
+        break;
+      spdlog::error("processor {}: cannot recreate the producer: {}", cfg_.node_id, describe(err));
+      std::this_thread::sleep_for(1s);
+    }
+    rewind();
+  }
+
+  /// Forgets everything uncommitted: actor state, replies in flight, read
+  /// positions. The next records are the first uncommitted ones.
+  void rewind() {
+    stop_actors(std::nullopt);
+    txn_ = open_txn{};
+    // Replies of stopped actors may still arrive: a new mailbox never sees them.
+    self_ = std::make_unique<caf::scoped_actor>(sys_);
+    auto assignment = consumer_->assignment();
+    if (!assignment) {
+      spdlog::error("processor {}: cannot rewind: {}", cfg_.node_id, describe(assignment.error()));
+      return;
+    }
+    auto committed = consumer_->committed(*assignment, 30s);
+    if (!committed) {
+      spdlog::error("processor {}: cannot read committed offsets: {}", cfg_.node_id,
+                    describe(committed.error()));
+      return;
+    }
+    for (auto& po : *committed) {
+      if (po.offset < 0)
+        po.offset = -2; // nothing committed yet: from the beginning
+      if (auto err = consumer_->seek(po, 10s))
+        spdlog::error("processor {}: {}", cfg_.node_id, describe(err));
+    }
+  }
+
+  void report() {
+    spdlog::info("processor {}: {} records, {} purchases and {} commands decided, {} dead "
+                 "letters, {} commits, {} aborts, {} live item actors, {} partitions",
+                 cfg_.node_id, stats_.records.load(), stats_.purchases_decided.load(),
+                 stats_.commands_decided.load(), stats_.dead_letters.load(), stats_.commits.load(),
+                 stats_.aborts.load(), stats_.live_actors.load(),
+                 stats_.assigned_partitions.load());
+  }
+
+  caf::actor_system& sys_;
+  processor_config cfg_;
+  const std::atomic<bool>& stop_;
+  processor_stats& stats_;
+  kafka::topic_names topics_;
+  int32_t partition_count_ = 0;
+  std::unique_ptr<caf::scoped_actor> self_ = std::make_unique<caf::scoped_actor>(sys_);
+  std::unique_ptr<kafka::producer> producer_;
+  std::unique_ptr<kafka::consumer> consumer_;
+  std::map<int32_t, partition_state> partitions_;
+  std::unordered_map<std::string, std::pair<int32_t, item_actor>> actors_;
+  open_txn txn_;
+};
+
+} // namespace
+
+caf::error run_processor(caf::actor_system& sys, const processor_config& cfg,
+                         const std::atomic<bool>& stop, processor_stats& stats) {
+  processor p{sys, cfg, stop, stats};
+  return p.run();
+}
+
+} // namespace bps

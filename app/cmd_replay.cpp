@@ -1,0 +1,106 @@
+#include <chrono>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "bps/actors/codec.hpp"
+#include "bps/actors/history.hpp"
+#include "bps/error.hpp"
+#include "bps/kafka/admin.hpp"
+#include "bps/kafka/reader.hpp"
+#include "bps/kafka/topics.hpp"
+#include "commands.hpp"
+
+namespace bps::cli {
+
+int run_replay(const kafka_options& k, const replay_options& r) {
+  if (auto err = kafka::validate_topic_prefix(k.topic_prefix))
+    return fail("option --topic-prefix: " + describe(err), exit_usage);
+  auto topics = kafka::topic_names::with_prefix(k.topic_prefix);
+  auto admin = kafka::admin::make(k.bootstrap);
+  if (!admin)
+    return fail("option --bootstrap: " + describe(admin.error()), exit_usage);
+  std::vector<kafka::topic_partition> tps;
+  for (const auto& name : topics.all()) {
+    auto d = (*admin)->describe_topic(name, std::chrono::milliseconds{k.timeout_ms});
+    if (!d)
+      return fail(describe(d.error()), exit_failed);
+    if (!*d)
+      return fail("topic " + name + " does not exist (bps topics ensure creates it)", exit_failed);
+    for (int32_t p = 0; p < (*d)->partitions; ++p)
+      tps.push_back({name, p});
+  }
+
+  domain::history h;
+  size_t records = 0;
+  size_t undecodable = 0;
+  auto started = std::chrono::steady_clock::now();
+  auto next_progress = started + std::chrono::seconds{2};
+  auto err = kafka::read_to_end(
+    k.bootstrap, tps,
+    [&](const kafka::record& rec) {
+      ++records;
+      if (auto now = std::chrono::steady_clock::now(); now >= next_progress) {
+        next_progress = now + std::chrono::seconds{2};
+        std::cerr << fmt::format("replay: {} records read\n", records);
+      }
+      if (!rec.value)
+        return;
+      if (rec.topic == topics.purchases) {
+        if (auto d = domain::decode_purchase(*rec.value))
+          h.add(*d.value, {rec.topic, rec.partition, rec.offset});
+        else
+          ++undecodable;
+      } else if (rec.topic == topics.item_commands) {
+        if (auto d = domain::decode_command(*rec.value))
+          h.add(*d.value, {rec.topic, rec.partition, rec.offset});
+        else
+          ++undecodable;
+      } else if (rec.topic == topics.items) {
+        if (auto d = domain::decode_item(*rec.value))
+          h.add_snapshot(*d.value);
+        else
+          ++undecodable;
+      } else if (auto d = domain::decode_dead_letter(*rec.value)) {
+        h.add_dead_letter(*d.value);
+      } else {
+        ++undecodable;
+      }
+    },
+    std::chrono::hours{1});
+  if (err)
+    return fail(describe(err), exit_failed);
+  auto s = h.check(r.allow_undecided);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
+                                                                  - started)
+              .count();
+  std::cout << fmt::format(
+    "replay of {}* ({} partitions, {} records in {} ms)\n"
+    "  items:      {}\n"
+    "  purchases:  {} created, {} successful, {} failed\n"
+    "  commands:   {} requested, {} applied, {} rejected\n"
+    "  undecided:  {}\n"
+    "  dead letters: {} ({} of them requests rejected as bad input)\n"
+    "  undecodable records: {} (a node sends each to dead letters with the reason)\n",
+    k.topic_prefix, tps.size(), records, ms, s.items, s.purchases_created, s.purchases_successful,
+    s.purchases_failed, s.commands_requested, s.commands_applied, s.commands_rejected, s.undecided,
+    s.dead_letters, s.rejected_requests, undecodable);
+  if (!r.verify)
+    return exit_ok;
+  if (s.violations.empty()) {
+    std::cout << "verify: every invariant holds\n";
+    return exit_ok;
+  }
+  std::cout << fmt::format("verify: {} violation(s)\n", s.violations.size());
+  size_t shown = 0;
+  for (const auto& v : s.violations) {
+    if (++shown > 50) {
+      std::cout << fmt::format("  ... and {} more\n", s.violations.size() - 50);
+      break;
+    }
+    std::cout << "  - " << v << "\n";
+  }
+  return exit_failed;
+}
+
+} // namespace bps::cli

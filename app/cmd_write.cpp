@@ -1,0 +1,77 @@
+#include <iostream>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "bps/actors/codec.hpp"
+#include "bps/error.hpp"
+#include "bps/kafka/producer.hpp"
+#include "bps/kafka/topics.hpp"
+#include "commands.hpp"
+
+namespace bps::cli {
+
+namespace {
+
+std::string random_id(const char* prefix) {
+  std::random_device rd;
+  std::mt19937_64 gen{(static_cast<uint64_t>(rd()) << 32) ^ rd()};
+  return fmt::format("{}-{:016x}", prefix, gen());
+}
+
+} // namespace
+
+int run_write(const kafka_options& k, const std::string& kind, const write_options& w) {
+  if (auto err = kafka::validate_topic_prefix(k.topic_prefix))
+    return fail("option --topic-prefix: " + describe(err), exit_usage);
+  if (auto problem = domain::check_id("itemId", w.item_id))
+    return fail("option --item-id: " + *problem, exit_usage);
+  auto id = w.id.empty() ? random_id(kind == "purchase" ? "p" : "c") : w.id;
+  if (auto problem = domain::check_id(kind == "purchase" ? "purchaseId" : "commandId", id))
+    return fail("option --id: " + *problem, exit_usage);
+  auto topics = kafka::topic_names::with_prefix(k.topic_prefix);
+
+  std::string topic;
+  std::string value;
+  if (kind == "purchase") {
+    if (w.purchased_by.empty())
+      return fail("option --purchased-by: who buys must be given", exit_usage);
+    topic = topics.purchases;
+    value = domain::encode(domain::purchase{id, w.item_id, w.quantity, w.purchased_by});
+  } else {
+    domain::item_command c;
+    c.command_id = id;
+    c.item_id = w.item_id;
+    c.description = w.description;
+    c.quantity = w.quantity;
+    c.amount = w.amount;
+    c.expected_version = w.expected_version;
+    if (kind == "insert")
+      c.type = domain::command_type::insert_item;
+    else if (kind == "set-quantity")
+      c.type = domain::command_type::set_quantity;
+    else if (kind == "restock")
+      c.type = domain::command_type::restock;
+    else
+      c.type = domain::command_type::set_description;
+    topic = topics.item_commands;
+    value = domain::encode(c);
+  }
+
+  kafka::producer_options opts;
+  opts.bootstrap = k.bootstrap;
+  opts.extra = {{"message.timeout.ms", std::to_string(k.timeout_ms)}};
+  auto producer = kafka::producer::make(opts);
+  if (!producer)
+    return fail(describe(producer.error()), exit_usage);
+  if (auto err = (*producer)->produce(topic, w.item_id, value))
+    return fail(describe(err), exit_failed);
+  if (auto err = (*producer)->flush(std::chrono::milliseconds{k.timeout_ms + 2000}))
+    return fail(describe(err) + "\n  Is Kafka running at " + k.bootstrap
+                  + " and do the topics exist (bps topics ensure)?",
+                exit_failed);
+  std::cout << value << "\n";
+  return exit_ok;
+}
+
+} // namespace bps::cli

@@ -1,0 +1,54 @@
+#pragma once
+
+// The commands of the bps executable, one function each. main.cpp parses and
+// validates options into these structs; each function returns the exit code.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace bps::cli {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failed = 1;
+constexpr int exit_usage = 2;
+
+/// Options of every command that talks to Kafka.
+struct kafka_options {
+  std::string bootstrap = "127.0.0.1:9092";
+  std::string topic_prefix = "bps.";
+  int64_t timeout_ms = 10000;
+};
+
+/// Prints "bps: error: ..." and returns `code`.
+int fail(const std::string& text, int code);
+
+struct node_options {
+  std::string node_id;
+  int64_t commit_interval_ms = 20;
+  int64_t max_in_flight = 10000;
+  int64_t transaction_timeout_ms = 10000;
+  int32_t partitions = 12;
+};
+int run_node(const kafka_options& k, const node_options& n);
+
+/// What `bps item ...` and `bps purchase` write.
+struct write_options {
+  std::string item_id;
+  std::string id; ///< purchaseId or commandId; generated when empty
+  std::string description;
+  int64_t quantity = 0;
+  int64_t amount = 0;
+  std::string purchased_by;
+  std::optional<int64_t> expected_version;
+};
+/// kind: "purchase", "insert", "set-quantity", "restock", "set-description".
+int run_write(const kafka_options& k, const std::string& kind, const write_options& w);
+
+struct replay_options {
+  bool verify = false;
+  bool allow_undecided = false;
+};
+int run_replay(const kafka_options& k, const replay_options& r);
+
+} // namespace bps::cli

@@ -1,0 +1,380 @@
+// The purchase pipeline end to end: real `bps node` processes against the real
+// broker, many concurrent buyers, a node killed with SIGKILL, poison records. The
+// invariants are checked twice: here, from what the test itself sent, and by
+// `bps replay --verify`.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "bps/actors/codec.hpp"
+#include "bps/kafka/admin.hpp"
+#include "bps/kafka/producer.hpp"
+#include "bps/kafka/reader.hpp"
+#include "bps/kafka/topics.hpp"
+#include "it_support.hpp"
+#include "process.hpp"
+
+using namespace bps;
+using namespace bps::it;
+using namespace bps::domain;
+
+namespace {
+
+constexpr int32_t partitions = 6;
+
+/// Everything read back from the topics.
+struct log_view {
+  std::map<std::string, std::vector<purchase>> outcomes;    // by purchaseId
+  std::map<std::string, std::vector<item_command>> results; // by commandId
+  std::map<std::string, item> items;                        // last snapshot per itemId
+  std::vector<dead_letter> dead;
+  size_t outcome_count = 0;
+  size_t result_count = 0;
+};
+
+/// What the test sent, to check the outcomes against.
+struct workload {
+  std::map<std::string, int64_t> initial;
+  std::map<std::string, int64_t> restocked;
+  std::map<std::string, int> restocks;
+  std::set<std::string> purchase_ids;
+  std::mutex mtx;
+};
+
+class PipelineIT : public ::testing::Test {
+protected:
+  void SetUp() override {
+    prefix = unique_prefix();
+    topics = kafka::topic_names::with_prefix(prefix);
+    admin = must(kafka::admin::make(bootstrap()));
+    must(kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, partitions), 30s));
+    producer = must(kafka::producer::make({bootstrap(), "", 10000ms, {}}));
+  }
+
+  void TearDown() override {
+    for (auto& [id, node] : nodes) {
+      if (node->running()) {
+        int rc = node->stop(SIGTERM, 30s);
+        EXPECT_EQ(rc, 0) << "node " << id << " did not stop cleanly on SIGTERM:\n"
+                         << tail(node->log());
+      }
+      if (HasFailure())
+        std::cerr << "---- log of node " << id << " ----\n" << tail(node->log()) << "\n";
+    }
+    if (admin) {
+      EXPECT_FALSE(admin->delete_topics(topics.all(), 30s));
+    }
+  }
+
+  static std::string tail(const std::string& text) {
+    return text.size() > 6000 ? text.substr(text.size() - 6000) : text;
+  }
+
+  void start_node(const std::string& id) {
+    auto& node = nodes[id];
+    if (!node)
+      node = std::make_unique<child_process>();
+    ASSERT_TRUE(node->start({BPS_EXE, "node", "--bootstrap", bootstrap(), "--topic-prefix", prefix,
+                             "--node-id", id, "--partitions", std::to_string(partitions)},
+                            ::testing::TempDir() + prefix + id + ".log"));
+  }
+
+  void send(const std::string& topic, const std::string& key, const std::string& value,
+            kafka::producer& p) {
+    auto err = p.produce(topic, key, value);
+    ASSERT_FALSE(err) << describe(err);
+  }
+
+  void insert_items(workload& w, int count, std::mt19937& rng) {
+    std::uniform_int_distribution<int64_t> stock{5, 60};
+    for (int i = 0; i < count; ++i) {
+      item_command c;
+      c.command_id = "insert-" + std::to_string(i);
+      c.item_id = "item-" + std::to_string(i);
+      c.description = "Item " + std::to_string(i);
+      c.quantity = stock(rng);
+      w.initial[c.item_id] = c.quantity;
+      send(topics.item_commands, c.item_id, encode(c), *producer);
+    }
+    ASSERT_FALSE(producer->flush(30s));
+  }
+
+  /// `threads` concurrent producers, each sending purchases [first, first+count)
+  /// of its own; thread 0 mixes a restock in every 50 purchases. Most purchases go
+  /// to 5 hot items.
+  void buy(workload& w, int threads, int first, int count) {
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        auto p = must(kafka::producer::make({bootstrap(), "", 10000ms, {}}));
+        std::mt19937 rng(1000 * t + first);
+        std::uniform_int_distribution<int> any{0, static_cast<int>(w.initial.size()) - 1};
+        std::uniform_int_distribution<int> hot{0, 4};
+        std::uniform_int_distribution<int> percent{0, 99};
+        std::uniform_int_distribution<int64_t> qty{1, 3};
+        std::uniform_int_distribution<int64_t> amount{1, 20};
+        for (int n = first; n < first + count; ++n) {
+          auto item_id = "item-" + std::to_string(percent(rng) < 60 ? hot(rng) : any(rng));
+          purchase pu{"p-" + std::to_string(t) + "-" + std::to_string(n), item_id, qty(rng),
+                      "buyer-" + std::to_string(t)};
+          {
+            std::lock_guard<std::mutex> guard{w.mtx};
+            w.purchase_ids.insert(pu.purchase_id);
+          }
+          send(topics.purchases, item_id, encode(pu), *p);
+          if (t == 0 && n % 50 == 0) {
+            item_command c;
+            c.command_id = "restock-" + std::to_string(n);
+            c.type = command_type::restock;
+            c.item_id = "item-" + std::to_string(any(rng));
+            c.amount = amount(rng);
+            {
+              std::lock_guard<std::mutex> guard{w.mtx};
+              w.restocked[c.item_id] += c.amount;
+              w.restocks[c.item_id] += 1;
+            }
+            send(topics.item_commands, c.item_id, encode(c), *p);
+          }
+        }
+        auto err = p->flush(60s);
+        EXPECT_FALSE(err) << describe(err);
+      });
+    for (auto& worker : workers)
+      worker.join();
+  }
+
+  log_view read_all() {
+    log_view v;
+    std::vector<kafka::topic_partition> tps;
+    for (const auto& t : topics.all())
+      for (int32_t p = 0; p < partitions; ++p)
+        tps.push_back({t, p});
+    auto err = kafka::read_to_end(
+      bootstrap(), tps,
+      [&](const kafka::record& r) {
+        if (!r.value)
+          return;
+        if (r.topic == topics.purchases) {
+          if (auto d = decode_purchase(*r.value);
+              d && d.value->status != purchase_status::created) {
+            v.outcomes[d.value->purchase_id].push_back(*d.value);
+            ++v.outcome_count;
+          }
+        } else if (r.topic == topics.item_commands) {
+          if (auto d = decode_command(*r.value);
+              d && d.value->status != command_status::requested) {
+            v.results[d.value->command_id].push_back(*d.value);
+            ++v.result_count;
+          }
+        } else if (r.topic == topics.items) {
+          if (auto d = decode_item(*r.value))
+            v.items[d.value->item_id] = *d.value;
+        } else if (auto d = decode_dead_letter(*r.value)) {
+          v.dead.push_back(*d.value);
+        }
+      },
+      120s);
+    EXPECT_FALSE(err) << describe(err);
+    return v;
+  }
+
+  /// Reads until at least `purchases` outcomes and `commands` results are committed.
+  log_view wait_decided(size_t purchases, size_t commands, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto v = read_all();
+      if (v.outcome_count >= purchases && v.result_count >= commands)
+        return v;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        ADD_FAILURE() << "after " << timeout.count() << " s only " << v.outcome_count << " of "
+                      << purchases << " purchases and " << v.result_count << " of " << commands
+                      << " commands are decided";
+        return v;
+      }
+      std::this_thread::sleep_for(1s);
+    }
+  }
+
+  /// The invariants, from what the test sent.
+  void check(workload& w, const log_view& v) {
+    for (const auto& id : w.purchase_ids) {
+      auto it = v.outcomes.find(id);
+      ASSERT_NE(it, v.outcomes.end()) << "purchase " << id << " has no outcome";
+      EXPECT_EQ(it->second.size(), 1u) << "purchase " << id << " was decided more than once";
+    }
+    EXPECT_EQ(v.outcomes.size(), w.purchase_ids.size()) << "outcomes for purchases never sent";
+    std::map<std::string, int64_t> sold;
+    std::map<std::string, int> sales;
+    for (const auto& [id, outs] : v.outcomes)
+      for (const auto& o : outs)
+        if (o.status == purchase_status::successful) {
+          sold[o.item_id] += o.quantity;
+          sales[o.item_id] += 1;
+        }
+    for (const auto& [id, res] : v.results)
+      for (const auto& r : res)
+        EXPECT_EQ(r.status, command_status::applied) << "command " << id << " was rejected";
+    int64_t total_sold = 0;
+    for (const auto& [item_id, stock] : w.initial) {
+      auto supplied = stock + w.restocked[item_id];
+      EXPECT_LE(sold[item_id], supplied) << item_id << " oversold";
+      auto it = v.items.find(item_id);
+      ASSERT_NE(it, v.items.end()) << item_id << " has no snapshot";
+      EXPECT_EQ(it->second.quantity, supplied - sold[item_id]) << item_id;
+      EXPECT_EQ(it->second.version, 1 + w.restocks[item_id] + sales[item_id]) << item_id;
+      total_sold += sold[item_id];
+    }
+    EXPECT_GT(total_sold, 0);
+    auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
+                      + " --topic-prefix " + prefix);
+    EXPECT_EQ(replay.exit_code, 0) << replay.output;
+    EXPECT_NE(replay.output.find("every invariant holds"), std::string::npos) << replay.output;
+  }
+
+  std::string prefix;
+  kafka::topic_names topics;
+  std::unique_ptr<kafka::admin> admin;
+  std::unique_ptr<kafka::producer> producer;
+  std::map<std::string, std::unique_ptr<child_process>> nodes;
+};
+
+size_t restock_count(workload& w) {
+  size_t n = 0;
+  for (const auto& [id, count] : w.restocks)
+    n += count;
+  return n;
+}
+
+} // namespace
+
+TEST_F(PipelineIT, TwoNodesSell20000PurchasesWithoutOversellAndDecideEachOnce) {
+  start_node("node-a");
+  start_node("node-b");
+  workload w;
+  std::mt19937 rng{42};
+  insert_items(w, 50, rng);
+  wait_decided(0, 50, 120s);
+  buy(w, 4, 0, 5000);
+  auto v = wait_decided(w.purchase_ids.size(), 50 + restock_count(w), 240s);
+  check(w, v);
+  EXPECT_TRUE(v.dead.empty()) << v.dead.size() << " dead letters, first: " << v.dead[0].reason;
+  // Both nodes got partitions, and the same numbers of both topics.
+  for (const auto& id : {"node-a", "node-b"}) {
+    auto log = nodes[id]->log();
+    EXPECT_NE(log.find("partitions assigned"), std::string::npos) << id << ":\n" << tail(log);
+    EXPECT_EQ(log.find("the group assigned purchases partitions"), std::string::npos) << log;
+  }
+}
+
+TEST_F(PipelineIT, ANodeKilledWithSigkillLosesNothingAndDecidesNothingTwice) {
+  start_node("node-a");
+  start_node("node-b");
+  workload w;
+  std::mt19937 rng{7};
+  insert_items(w, 50, rng);
+  wait_decided(0, 50, 120s);
+  buy(w, 4, 0, 1700);
+  EXPECT_EQ(nodes["node-a"]->stop(SIGKILL, 10s), 128 + SIGKILL);
+  buy(w, 4, 1700, 1700);
+  start_node("node-a");
+  buy(w, 4, 3400, 1600);
+  auto v = wait_decided(w.purchase_ids.size(), 50 + restock_count(w), 300s);
+  check(w, v);
+}
+
+TEST_F(PipelineIT, PoisonRecordsEndAsFailedOrDeadLettersWithTheirReasonAndProcessingGoesOn) {
+  start_node("node-a");
+  item_command insert;
+  insert.command_id = "insert-book";
+  insert.item_id = "book";
+  insert.description = "A book";
+  insert.quantity = 3;
+  send(topics.item_commands, "book", encode(insert), *producer);
+  ASSERT_FALSE(producer->flush(30s));
+  // Commands and purchases are different topics: nothing orders one after the
+  // other, so the item must exist before the purchases are sent.
+  wait_decided(0, 1, 60s);
+  auto book_partition = kafka::partition_for("book", partitions);
+  auto raw = [&](const std::string& topic, const std::string& key, const std::string& value) {
+    ASSERT_FALSE(producer->produce(topic, key, value, book_partition));
+  };
+  const std::string garbage{"\x00\xff\xfe garbage", 12};
+  raw(topics.purchases, "book", garbage);
+  raw(topics.purchases, "book", R"({"hello":"world"})");
+  raw(topics.purchases, "book", encode(purchase{"p-negative", "book", -2, "mallory"}));
+  raw(topics.purchases, "other-item", encode(purchase{"p-wrong-key", "book", 1, "eve"}));
+  raw(
+    topics.item_commands, "book",
+    R"({"schemaVersion":1,"commandId":"c-del","type":"DELETE_ITEM","itemId":"book","status":"REQUESTED"})");
+  item_command bad_restock;
+  bad_restock.command_id = "c-bad-restock";
+  bad_restock.type = command_type::restock;
+  bad_restock.item_id = "book";
+  bad_restock.amount = -5;
+  raw(topics.item_commands, "book", encode(bad_restock));
+  send(topics.purchases, "ghost", encode(purchase{"p-unknown", "ghost", 1, "eve"}), *producer);
+  send(topics.purchases, "book", encode(purchase{"p-ok", "book", 2, "alice"}), *producer);
+  send(topics.purchases, "book", encode(purchase{"p-ok", "book", 1, "alice-again"}), *producer);
+  ASSERT_FALSE(producer->flush(30s));
+
+  auto v = wait_decided(3, 2, 120s);
+  ASSERT_TRUE(v.results.count("insert-book"));
+  ASSERT_TRUE(v.outcomes.count("p-negative"));
+  EXPECT_EQ(v.outcomes["p-negative"][0].reason, failure_reason::invalid_quantity);
+  ASSERT_TRUE(v.outcomes.count("p-unknown"));
+  EXPECT_EQ(v.outcomes["p-unknown"][0].reason, failure_reason::unknown_item);
+  ASSERT_TRUE(v.outcomes.count("p-ok"));
+  ASSERT_EQ(v.outcomes["p-ok"].size(), 1u);
+  EXPECT_EQ(v.outcomes["p-ok"][0].status, purchase_status::successful)
+    << "processing did not go on after the poison records";
+  EXPECT_EQ(v.outcomes["p-ok"][0].item_quantity, 1);
+  ASSERT_TRUE(v.results.count("c-bad-restock"));
+  EXPECT_EQ(v.results["c-bad-restock"][0].reason, rejection_reason::invalid_amount);
+  EXPECT_EQ(v.items["book"].quantity, 1);
+
+  auto dead_with = [&](const std::string& text) -> const dead_letter* {
+    for (const auto& d : v.dead)
+      if (d.reason.find(text) != std::string::npos)
+        return &d;
+    return nullptr;
+  };
+  const auto* g = dead_with("not valid JSON");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->value, garbage) << "the original bytes must be kept";
+  EXPECT_EQ(g->source_topic, topics.purchases);
+  EXPECT_NE(dead_with("schemaVersion is missing"), nullptr);
+  EXPECT_NE(dead_with("the record key is \"other-item\" but the itemId is \"book\""), nullptr);
+  EXPECT_NE(dead_with("type is \"DELETE_ITEM\""), nullptr);
+  EXPECT_NE(dead_with("purchaseId \"p-ok\" was already decided"), nullptr);
+  EXPECT_EQ(v.dead.size(), 5u);
+
+  auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
+                    + " --topic-prefix " + prefix);
+  EXPECT_EQ(replay.exit_code, 0) << replay.output;
+}
+
+TEST_F(PipelineIT, AnItemRecordInTheWrongPartitionGoesToDeadLettersNamingTheRightOne) {
+  start_node("node-a");
+  auto right = kafka::partition_for("misplaced", partitions);
+  auto wrong = (right + 1) % partitions;
+  ASSERT_FALSE(producer->produce(topics.purchases, "misplaced",
+                                 encode(purchase{"p-misplaced", "misplaced", 1, "x"}), wrong));
+  ASSERT_FALSE(producer->flush(30s));
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  log_view v;
+  while (v.dead.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(500ms);
+    v = read_all();
+  }
+  ASSERT_EQ(v.dead.size(), 1u);
+  EXPECT_NE(v.dead[0].reason.find("belongs to partition " + std::to_string(right)),
+            std::string::npos)
+    << v.dead[0].reason;
+  EXPECT_EQ(v.dead[0].source_partition, wrong);
+}
