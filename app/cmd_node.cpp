@@ -70,6 +70,10 @@ int run_node(const kafka_options& k, const node_options& n) {
   pc.commit_interval = std::chrono::milliseconds{n.commit_interval_ms};
   pc.max_in_flight = static_cast<size_t>(n.max_in_flight);
   pc.transaction_timeout = std::chrono::milliseconds{n.transaction_timeout_ms};
+  pc.chaos_abort_every = n.chaos_abort_every;
+  if (n.chaos_abort_every > 0)
+    spdlog::warn("node {}: --chaos-abort-every {}: aborting transactions on purpose (testing only)",
+                 node_id, n.chaos_abort_every);
   spdlog::info("node {} starting: Kafka {}, topic prefix {}", node_id, k.bootstrap, k.topic_prefix);
   processor_stats stats;
   auto err = run_processor(sys, pc, stop_requested, stats);

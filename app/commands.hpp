@@ -29,6 +29,7 @@ struct node_options {
   int64_t max_in_flight = 10000;
   int64_t transaction_timeout_ms = 10000;
   int32_t partitions = 12;
+  uint32_t chaos_abort_every = 0;
 };
 int run_node(const kafka_options& k, const node_options& n);
 
@@ -41,6 +42,8 @@ struct write_options {
   int64_t amount = 0;
   std::string purchased_by;
   std::optional<int64_t> expected_version;
+  /// How long to wait for the committed outcome (0: do not wait).
+  int64_t wait_ms = 10000;
 };
 /// kind: "purchase", "insert", "set-quantity", "restock", "set-description".
 int run_write(const kafka_options& k, const std::string& kind, const write_options& w);

@@ -150,6 +150,13 @@ int run_main(int argc, char** argv) {
   CLI::App* current = nullptr;
   auto need = [&](CLI::Option* opt) { required.emplace_back(current, opt); };
 
+  node
+    ->add_option("--chaos-abort-every", n.chaos_abort_every,
+                 "testing only: abort every Nth transaction after producing its outputs, to "
+                 "exercise recovery (0: never)")
+    ->check(CLI::Range(0u, 1000000u))
+    ->capture_default_str();
+
   // bps item ... / bps purchase
   write_options w;
   auto add_item_id = [&](CLI::App* cmd) {
@@ -157,6 +164,11 @@ int run_main(int argc, char** argv) {
     add_kafka_options(cmd, k);
     need(cmd->add_option("--item-id", w.item_id, "the item (letters, digits, . _ : -)"));
     cmd->add_option("--id", w.id, "id of this request (default: a random one)");
+    cmd
+      ->add_option("--wait-ms", w.wait_ms,
+                   "wait this long for the committed outcome and print it (0: do not wait)")
+      ->check(CLI::Range(int64_t{0}, int64_t{600000}))
+      ->capture_default_str();
   };
   auto add_expected = [&](CLI::App* cmd) {
     cmd->add_option_function<int64_t>(

@@ -458,6 +458,12 @@ private:
       produce(topics_.items, snap.first, item_id, domain::encode(snap.second));
     if (!txn_.failure.empty())
       return abort_and_rewind(txn_.failure);
+    if (cfg_.chaos_abort_every > 0 && ++chaos_counter_ % cfg_.chaos_abort_every == 0) {
+      // Make the outputs reach the log first, so that the abort has something to hide.
+      producer_->flush(30s);
+      return abort_and_rewind("chaos: --chaos-abort-every "
+                              + std::to_string(cfg_.chaos_abort_every));
+    }
     std::vector<kafka::partition_offset> offsets;
     offsets.reserve(txn_.offsets.size());
     for (const auto& [tp, next] : txn_.offsets)
@@ -527,6 +533,12 @@ private:
   }
 
   void report() {
+    // One line per change, not per period: an idle node stays quiet.
+    auto fingerprint = stats_.records.load() + stats_.commits.load() + stats_.aborts.load()
+                       + stats_.assigned_partitions.load();
+    if (fingerprint == last_report_)
+      return;
+    last_report_ = fingerprint;
     spdlog::info("processor {}: {} records, {} purchases and {} commands decided, {} dead "
                  "letters, {} commits, {} aborts, {} live item actors, {} partitions",
                  cfg_.node_id, stats_.records.load(), stats_.purchases_decided.load(),
@@ -547,6 +559,8 @@ private:
   std::map<int32_t, partition_state> partitions_;
   std::unordered_map<std::string, std::pair<int32_t, item_actor>> actors_;
   open_txn txn_;
+  uint64_t chaos_counter_ = 0;
+  uint64_t last_report_ = ~uint64_t{0};
 };
 
 } // namespace

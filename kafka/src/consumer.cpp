@@ -153,6 +153,18 @@ consumer::committed(const std::vector<topic_partition>& tps, milliseconds timeou
   return out;
 }
 
+caf::expected<std::pair<int64_t, int64_t>> consumer::watermarks(const topic_partition& tp,
+                                                                milliseconds timeout) {
+  int64_t low = 0;
+  int64_t high = 0;
+  if (auto err = detail::from_code(
+        fmt::format("watermarks of {}/{}", tp.topic, tp.partition),
+        impl_->handle->query_watermark_offsets(tp.topic, tp.partition, &low, &high,
+                                               static_cast<int>(timeout.count()))))
+    return err;
+  return std::make_pair(low, high);
+}
+
 caf::expected<std::vector<topic_partition>> consumer::assignment() {
   std::vector<RdKafka::TopicPartition*> list;
   detail::partition_list_guard guard{list};

@@ -76,13 +76,17 @@ protected:
     return text.size() > 6000 ? text.substr(text.size() - 6000) : text;
   }
 
-  void start_node(const std::string& id) {
+  void start_node(const std::string& id, std::vector<std::string> more = {}) {
     auto& node = nodes[id];
     if (!node)
       node = std::make_unique<child_process>();
-    ASSERT_TRUE(node->start({BPS_EXE, "node", "--bootstrap", bootstrap(), "--topic-prefix", prefix,
-                             "--node-id", id, "--partitions", std::to_string(partitions)},
-                            ::testing::TempDir() + prefix + id + ".log"));
+    std::vector<std::string> args{BPS_EXE,          "node",
+                                  "--bootstrap",    bootstrap(),
+                                  "--topic-prefix", prefix,
+                                  "--node-id",      id,
+                                  "--partitions",   std::to_string(partitions)};
+    args.insert(args.end(), more.begin(), more.end());
+    ASSERT_TRUE(node->start(args, ::testing::TempDir() + prefix + id + ".log"));
   }
 
   void send(const std::string& topic, const std::string& key, const std::string& value,
@@ -149,7 +153,7 @@ protected:
       worker.join();
   }
 
-  log_view read_all() {
+  log_view read_all(const kafka::properties& extra = {}) {
     log_view v;
     std::vector<kafka::topic_partition> tps;
     for (const auto& t : topics.all())
@@ -179,7 +183,7 @@ protected:
           v.dead.push_back(*d.value);
         }
       },
-      120s);
+      120s, extra);
     EXPECT_FALSE(err) << describe(err);
     return v;
   }
@@ -377,4 +381,52 @@ TEST_F(PipelineIT, AnItemRecordInTheWrongPartitionGoesToDeadLettersNamingTheRigh
             std::string::npos)
     << v.dead[0].reason;
   EXPECT_EQ(v.dead[0].source_partition, wrong);
+}
+
+TEST_F(PipelineIT, AbortedTransactionsAreRewoundAndTheirRequestsDecidedAgainExactlyOnce) {
+  start_node("node-a", {"--chaos-abort-every", "3"});
+  workload w;
+  std::mt19937 rng{3};
+  insert_items(w, 20, rng);
+  wait_decided(0, 20, 120s);
+  buy(w, 2, 0, 1500);
+  auto v = wait_decided(w.purchase_ids.size(), 20 + restock_count(w), 240s);
+  check(w, v);
+  // The aborted transactions really wrote outcomes: a read_uncommitted reader sees
+  // them, and a read_committed one does not.
+  auto dirty = read_all({{"isolation.level", "read_uncommitted"}});
+  EXPECT_GT(dirty.outcome_count, v.outcome_count);
+  auto log = nodes["node-a"]->log();
+  EXPECT_NE(log.find("aborting the transaction: chaos"), std::string::npos) << tail(log);
+}
+
+TEST_F(PipelineIT, TheCliWritesRequestsAndPrintsTheirCommittedOutcomes) {
+  start_node("node-a");
+  auto bps = std::string{BPS_EXE} + " --log-level warn ";
+  auto common = " --bootstrap " + bootstrap() + " --topic-prefix " + prefix + " --wait-ms 60000";
+  auto insert = run(bps + "item insert --item-id seat-1 --description 'Row A' --quantity 1"
+                    + common);
+  ASSERT_EQ(insert.exit_code, 0) << insert.output;
+  EXPECT_NE(insert.output.find("\"status\":\"APPLIED\""), std::string::npos) << insert.output;
+  auto alice = run(bps + "purchase --item-id seat-1 --quantity 1 --purchased-by alice --id p-a"
+                   + common);
+  ASSERT_EQ(alice.exit_code, 0) << alice.output;
+  EXPECT_NE(alice.output.find("\"purchaseStatus\":\"SUCCESSFUL\""), std::string::npos)
+    << alice.output;
+  auto bob = run(bps + "purchase --item-id seat-1 --quantity 1 --purchased-by bob --id p-b"
+                 + common);
+  ASSERT_EQ(bob.exit_code, 0) << bob.output;
+  EXPECT_NE(bob.output.find("\"reason\":\"INSUFFICIENT_STOCK\""), std::string::npos)
+    << bob.output;
+  auto restock = run(bps + "item restock --item-id seat-1 --amount 2 --expected-version 9"
+                     + common);
+  EXPECT_NE(restock.output.find("\"reason\":\"VERSION_MISMATCH\""), std::string::npos)
+    << restock.output;
+  auto bad = run(bps + "purchase --item-id 'seat 1' --quantity 1 --purchased-by x" + common);
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("--item-id"), std::string::npos) << bad.output;
+  auto missing = run(bps + "purchase --item-id seat-1 --purchased-by x" + common);
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("option --quantity is required"), std::string::npos)
+    << missing.output;
 }

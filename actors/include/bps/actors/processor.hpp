@@ -36,6 +36,9 @@ struct processor_config {
   std::chrono::milliseconds transaction_timeout{10000};
   /// How long the item actors may take to answer everything of one transaction.
   std::chrono::milliseconds actor_timeout{30000};
+  /// Testing only: abort every Nth transaction after its outputs were produced, to
+  /// exercise abort and rewind against a real broker. 0: never.
+  uint32_t chaos_abort_every = 0;
   /// Extra librdkafka properties for every client.
   kafka::properties extra;
 };

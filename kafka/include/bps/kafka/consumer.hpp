@@ -3,6 +3,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -63,6 +64,9 @@ public:
   /// The committed positions of these partitions (-1001 where none is committed).
   caf::expected<std::vector<partition_offset>> committed(const std::vector<topic_partition>& tps,
                                                          milliseconds timeout);
+  /// The low and high watermark offsets of a partition, asked of the broker.
+  caf::expected<std::pair<int64_t, int64_t>> watermarks(const topic_partition& tp,
+                                                        milliseconds timeout);
   /// The partitions currently assigned to this member.
   caf::expected<std::vector<topic_partition>> assignment();
   /// Leaves the group. Also done by the destructor.
