@@ -404,22 +404,21 @@ TEST_F(PipelineIT, TheCliWritesRequestsAndPrintsTheirCommittedOutcomes) {
   start_node("node-a");
   auto bps = std::string{BPS_EXE} + " --log-level warn ";
   auto common = " --bootstrap " + bootstrap() + " --topic-prefix " + prefix + " --wait-ms 60000";
-  auto insert = run(bps + "item insert --item-id seat-1 --description 'Row A' --quantity 1"
-                    + common);
+  auto insert
+    = run(bps + "item insert --item-id seat-1 --description 'Row A' --quantity 1" + common);
   ASSERT_EQ(insert.exit_code, 0) << insert.output;
   EXPECT_NE(insert.output.find("\"status\":\"APPLIED\""), std::string::npos) << insert.output;
-  auto alice = run(bps + "purchase --item-id seat-1 --quantity 1 --purchased-by alice --id p-a"
-                   + common);
+  auto alice
+    = run(bps + "purchase --item-id seat-1 --quantity 1 --purchased-by alice --id p-a" + common);
   ASSERT_EQ(alice.exit_code, 0) << alice.output;
   EXPECT_NE(alice.output.find("\"purchaseStatus\":\"SUCCESSFUL\""), std::string::npos)
     << alice.output;
-  auto bob = run(bps + "purchase --item-id seat-1 --quantity 1 --purchased-by bob --id p-b"
-                 + common);
+  auto bob
+    = run(bps + "purchase --item-id seat-1 --quantity 1 --purchased-by bob --id p-b" + common);
   ASSERT_EQ(bob.exit_code, 0) << bob.output;
-  EXPECT_NE(bob.output.find("\"reason\":\"INSUFFICIENT_STOCK\""), std::string::npos)
-    << bob.output;
-  auto restock = run(bps + "item restock --item-id seat-1 --amount 2 --expected-version 9"
-                     + common);
+  EXPECT_NE(bob.output.find("\"reason\":\"INSUFFICIENT_STOCK\""), std::string::npos) << bob.output;
+  auto restock
+    = run(bps + "item restock --item-id seat-1 --amount 2 --expected-version 9" + common);
   EXPECT_NE(restock.output.find("\"reason\":\"VERSION_MISMATCH\""), std::string::npos)
     << restock.output;
   auto bad = run(bps + "purchase --item-id 'seat 1' --quantity 1 --purchased-by x" + common);
