@@ -137,11 +137,19 @@ constexpr std::array<rejection_reason, 5> rejection_reasons{
   rejection_reason::item_exists, rejection_reason::unknown_item, rejection_reason::invalid_quantity,
   rejection_reason::invalid_amount, rejection_reason::version_mismatch};
 
-template <class T>
-decoded<T> finish(reader& r, T value) {
+/// Parses `bytes` and lets `read_fields` fill a T from the object; the first
+/// problem found, at any step, becomes the error.
+template <class T, class F>
+decoded<T> decode_with(std::string_view bytes, F read_fields) {
   decoded<T> out;
+  auto j = parse_object(bytes, out);
+  if (!j)
+    return out;
+  reader r{*j};
+  T x;
+  read_fields(r, x);
   if (r.ok())
-    out.value = std::move(value);
+    out.value = std::move(x);
   else
     out.error = r.error();
   return out;
@@ -229,100 +237,80 @@ std::string encode(const dead_letter& x) {
 }
 
 decoded<item> decode_item(std::string_view bytes) {
-  decoded<item> out;
-  auto j = parse_object(bytes, out);
-  if (!j)
-    return out;
-  reader r{*j};
-  item x;
-  r.id("itemId", x.item_id);
-  r.text("description", x.description);
-  r.integer("quantity", x.quantity);
-  r.integer("version", x.version);
-  return finish(r, std::move(x));
+  return decode_with<item>(bytes, [](reader& r, item& x) {
+    r.id("itemId", x.item_id);
+    r.text("description", x.description);
+    r.integer("quantity", x.quantity);
+    r.integer("version", x.version);
+  });
 }
 
 decoded<purchase> decode_purchase(std::string_view bytes) {
-  decoded<purchase> out;
-  auto j = parse_object(bytes, out);
-  if (!j)
-    return out;
-  reader r{*j};
-  purchase x;
-  r.id("purchaseId", x.purchase_id);
-  r.id("itemId", x.item_id);
-  r.integer("quantity", x.quantity);
-  r.text("purchasedBy", x.purchased_by, 256);
-  r.one_of("purchaseStatus", x.status, purchase_statuses);
-  if (r.ok() && x.status != purchase_status::created) {
-    if (x.status == purchase_status::failed)
-      r.one_of("reason", x.reason, failure_reasons);
-    r.integer("itemVersion", x.item_version);
-    r.integer("itemQuantity", x.item_quantity);
-  }
-  return finish(r, std::move(x));
+  return decode_with<purchase>(bytes, [](reader& r, purchase& x) {
+    r.id("purchaseId", x.purchase_id);
+    r.id("itemId", x.item_id);
+    r.integer("quantity", x.quantity);
+    r.text("purchasedBy", x.purchased_by, 256);
+    r.one_of("purchaseStatus", x.status, purchase_statuses);
+    if (r.ok() && x.status != purchase_status::created) {
+      if (x.status == purchase_status::failed)
+        r.one_of("reason", x.reason, failure_reasons);
+      r.integer("itemVersion", x.item_version);
+      r.integer("itemQuantity", x.item_quantity);
+    }
+  });
 }
 
 decoded<item_command> decode_command(std::string_view bytes) {
-  decoded<item_command> out;
-  auto j = parse_object(bytes, out);
-  if (!j)
-    return out;
-  reader r{*j};
-  item_command x;
-  r.id("commandId", x.command_id);
-  r.one_of("type", x.type, command_types);
-  r.id("itemId", x.item_id);
-  r.one_of("status", x.status, command_statuses);
-  if (r.ok()) {
-    switch (x.type) {
-      case command_type::insert_item:
-        r.text("description", x.description);
-        r.integer("quantity", x.quantity);
-        break;
-      case command_type::set_quantity: r.integer("quantity", x.quantity); break;
-      case command_type::restock: r.integer("amount", x.amount); break;
-      case command_type::set_description: r.text("description", x.description); break;
+  return decode_with<item_command>(bytes, [](reader& r, item_command& x) {
+    r.id("commandId", x.command_id);
+    r.one_of("type", x.type, command_types);
+    r.id("itemId", x.item_id);
+    r.one_of("status", x.status, command_statuses);
+    if (r.ok()) {
+      switch (x.type) {
+        case command_type::insert_item:
+          r.text("description", x.description);
+          r.integer("quantity", x.quantity);
+          break;
+        case command_type::set_quantity: r.integer("quantity", x.quantity); break;
+        case command_type::restock: r.integer("amount", x.amount); break;
+        case command_type::set_description: r.text("description", x.description); break;
+      }
     }
-  }
-  r.optional_integer("expectedVersion", x.expected_version);
-  if (r.ok() && x.status != command_status::requested) {
-    if (x.status == command_status::rejected)
-      r.one_of("reason", x.reason, rejection_reasons);
-    r.integer("itemVersion", x.item_version);
-    r.integer("itemQuantity", x.item_quantity);
-  }
-  return finish(r, std::move(x));
+    r.optional_integer("expectedVersion", x.expected_version);
+    if (r.ok() && x.status != command_status::requested) {
+      if (x.status == command_status::rejected)
+        r.one_of("reason", x.reason, rejection_reasons);
+      r.integer("itemVersion", x.item_version);
+      r.integer("itemQuantity", x.item_quantity);
+    }
+  });
 }
 
 decoded<dead_letter> decode_dead_letter(std::string_view bytes) {
-  decoded<dead_letter> out;
-  auto j = parse_object(bytes, out);
-  if (!j)
-    return out;
-  reader r{*j};
-  dead_letter x;
-  int64_t partition = 0;
-  r.text("reason", x.reason, size_t{64} * 1024);
-  r.text("sourceTopic", x.source_topic, 249);
-  r.integer("sourcePartition", partition);
-  r.integer("sourceOffset", x.source_offset);
-  x.source_partition = static_cast<int32_t>(partition);
-  if (r.ok() && r.has("key")) {
-    std::string key;
-    r.text("key", key, SIZE_MAX);
-    x.key = std::move(key);
-  }
-  if (r.ok() && r.has("valueBase64")) {
-    std::string text;
-    r.text("valueBase64", text, SIZE_MAX);
-    if (r.ok()) {
-      x.value = base64_decode(text);
-      if (!x.value)
-        r.fail("field valueBase64 is not valid base64");
+  return decode_with<dead_letter>(bytes, [](reader& r, dead_letter& x) {
+    int64_t partition = 0;
+    r.text("reason", x.reason, size_t{64} * 1024);
+    r.text("sourceTopic", x.source_topic, 249);
+    r.integer("sourcePartition", partition);
+    r.integer("sourceOffset", x.source_offset);
+    x.source_partition = static_cast<int32_t>(partition);
+    if (r.ok() && r.has("key")) {
+      std::string key;
+      r.text("key", key, SIZE_MAX);
+      x.key = std::move(key);
     }
-  }
-  return finish(r, std::move(x));
+    if (r.ok() && r.has("valueBase64")) {
+      std::string text;
+      r.text("valueBase64", text, SIZE_MAX);
+      if (r.ok()) {
+        x.value = base64_decode(text);
+        if (!x.value)
+          r.fail("field valueBase64 is not valid base64");
+      }
+    }
+  });
 }
 
 std::string base64_encode(std::string_view bytes) {

@@ -56,6 +56,49 @@ struct open_txn {
   std::string failure;
 };
 
+/// What differs between the two kinds of request.
+struct purchase_kind {
+  static constexpr const char* name = "purchase";
+  static constexpr const char* id_field = "purchaseId";
+  static constexpr auto atom = atom::purchase_v;
+  static auto decode(std::string_view bytes) {
+    return domain::decode_purchase(bytes);
+  }
+  static bool is_request(const domain::purchase& x) {
+    return x.status == domain::purchase_status::created;
+  }
+  static const std::string& id(const domain::purchase& x) {
+    return x.purchase_id;
+  }
+  static auto& decided(partition_state& st) {
+    return st.decided_purchases;
+  }
+  static auto& pending(open_txn& txn) {
+    return txn.purchases;
+  }
+};
+
+struct command_kind {
+  static constexpr const char* name = "item command";
+  static constexpr const char* id_field = "commandId";
+  static constexpr auto atom = atom::command_v;
+  static auto decode(std::string_view bytes) {
+    return domain::decode_command(bytes);
+  }
+  static bool is_request(const domain::item_command& x) {
+    return x.status == domain::command_status::requested;
+  }
+  static const std::string& id(const domain::item_command& x) {
+    return x.command_id;
+  }
+  static auto& decided(partition_state& st) {
+    return st.decided_commands;
+  }
+  static auto& pending(open_txn& txn) {
+    return txn.commands;
+  }
+};
+
 class processor {
 public:
   processor(caf::actor_system& sys, const processor_config& cfg, const std::atomic<bool>& stop,
@@ -270,9 +313,9 @@ private:
     }
     txn_.offsets[{rec.topic, rec.partition}] = rec.offset + 1;
     if (rec.topic == topics_.purchases)
-      handle_purchase(rec);
+      handle_request<purchase_kind>(rec);
     else if (rec.topic == topics_.item_commands)
-      handle_command(rec);
+      handle_request<command_kind>(rec);
   }
 
   /// Checks what every request must satisfy; returns the reason it does not.
@@ -290,51 +333,30 @@ private:
     return std::nullopt;
   }
 
-  void handle_purchase(const kafka::record& rec) {
+  /// Validates a request, refuses an id decided before, and sends it to its item
+  /// actor. `Kind` is purchase_kind or command_kind (below).
+  template <class Kind>
+  void handle_request(const kafka::record& rec) {
     if (!rec.value)
-      return dead_letter(rec, "a purchases record without a value");
-    auto d = domain::decode_purchase(*rec.value);
+      return dead_letter(rec, fmt::format("a {} record without a value", Kind::name));
+    auto d = Kind::decode(*rec.value);
     if (!d)
-      return dead_letter(rec, "cannot decode the purchase: " + d.error);
-    auto& p = *d.value;
-    if (p.status != domain::purchase_status::created) {
+      return dead_letter(rec, fmt::format("cannot decode the {}: {}", Kind::name, d.error));
+    auto& request = *d.value;
+    if (!Kind::is_request(request)) {
       ++stats_.outcomes_skipped;
       return;
     }
-    if (auto why = misplaced(rec, p.item_id))
+    if (auto why = misplaced(rec, request.item_id))
       return dead_letter(rec, *why);
-    auto& st = partitions_[rec.partition];
-    auto& pending = txn_.purchases[rec.partition];
-    if (st.decided_purchases.count(p.purchase_id) > 0 || pending.count(p.purchase_id) > 0)
-      return dead_letter(rec, fmt::format("purchaseId \"{}\" was already decided; a purchase is "
-                                          "decided once",
-                                          p.purchase_id));
-    pending.insert(p.purchase_id);
-    (*self_)->send(actor_for(p.item_id, rec.partition), atom::purchase_v, std::move(p));
-    ++txn_.outstanding;
-  }
-
-  void handle_command(const kafka::record& rec) {
-    if (!rec.value)
-      return dead_letter(rec, "an item-commands record without a value");
-    auto d = domain::decode_command(*rec.value);
-    if (!d)
-      return dead_letter(rec, "cannot decode the item command: " + d.error);
-    auto& c = *d.value;
-    if (c.status != domain::command_status::requested) {
-      ++stats_.outcomes_skipped;
-      return;
-    }
-    if (auto why = misplaced(rec, c.item_id))
-      return dead_letter(rec, *why);
-    auto& st = partitions_[rec.partition];
-    auto& pending = txn_.commands[rec.partition];
-    if (st.decided_commands.count(c.command_id) > 0 || pending.count(c.command_id) > 0)
-      return dead_letter(rec, fmt::format("commandId \"{}\" was already applied or rejected; a "
-                                          "command is decided once",
-                                          c.command_id));
-    pending.insert(c.command_id);
-    (*self_)->send(actor_for(c.item_id, rec.partition), atom::command_v, std::move(c));
+    const auto& id = Kind::id(request);
+    auto& decided = Kind::decided(partitions_[rec.partition]);
+    auto& pending = Kind::pending(txn_)[rec.partition];
+    if (decided.count(id) > 0 || pending.count(id) > 0)
+      return dead_letter(rec, fmt::format("{} \"{}\" was already decided; a {} is decided once",
+                                          Kind::id_field, id, Kind::name));
+    pending.insert(id);
+    (*self_)->send(actor_for(request.item_id, rec.partition), Kind::atom, std::move(request));
     ++txn_.outstanding;
   }
 

@@ -17,9 +17,9 @@ void log_events::event_cb(RdKafka::Event& event) {
                    event.fatal() ? " [fatal]" : "");
       break;
     case RdKafka::Event::EVENT_LOG:
-      if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR)
-        spdlog::error("kafka: {} {}", event.fac(), event.str());
-      else if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
+      // librdkafka logs every failed connection attempt as an error; the call
+      // that cannot complete reports the failure to its caller, so these are warnings.
+      if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
         spdlog::warn("kafka: {} {}", event.fac(), event.str());
       else
         spdlog::debug("kafka: {} {}", event.fac(), event.str());
