@@ -30,6 +30,8 @@ struct node_options {
   int64_t transaction_timeout_ms = 10000;
   int32_t partitions = 12;
   uint32_t chaos_abort_every = 0;
+  std::string state_dir;
+  uint32_t chaos_crash_after_commit = 0;
 };
 int run_node(const kafka_options& k, const node_options& n);
 

@@ -150,6 +150,14 @@ int run_main(int argc, char** argv) {
   CLI::App* current = nullptr;
   auto need = [&](CLI::Option* opt) { required.emplace_back(current, opt); };
 
+  node->add_option("--state-dir", n.state_dir,
+                   "keep each partition's state in a RocksDB store here, for fast restarts "
+                   "(default: in memory, rebuilt from Kafka on every start)");
+  node
+    ->add_option("--chaos-crash-after-commit", n.chaos_crash_after_commit,
+                 "testing only: SIGKILL the node right after its Nth commit, before the state "
+                 "store write (0: never)")
+    ->check(CLI::Range(0u, 1000000u));
   node
     ->add_option("--chaos-abort-every", n.chaos_abort_every,
                  "testing only: abort every Nth transaction after producing its outputs, to "

@@ -1,5 +1,6 @@
 #include "bps/actors/processor.hpp"
 
+#include <csignal>
 #include <map>
 #include <optional>
 #include <set>
@@ -16,6 +17,7 @@
 
 #include "bps/actors/codec.hpp"
 #include "bps/actors/item_actor.hpp"
+#include "bps/actors/state_store.hpp"
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/classify.hpp"
@@ -32,14 +34,6 @@ using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
-/// What Kafka has committed for one partition number (of every topic): the
-/// latest items and the ids already decided. Changed only after a commit.
-struct partition_state {
-  std::unordered_map<std::string, domain::item> items;
-  std::unordered_set<std::string> decided_purchases;
-  std::unordered_set<std::string> decided_commands;
-};
-
 /// The transaction being filled.
 struct open_txn {
   bool open = false;
@@ -51,6 +45,8 @@ struct open_txn {
   std::map<int32_t, std::unordered_set<std::string>> commands;
   /// The last snapshot of each changed item (coalesced: the outcomes carry the chain).
   std::map<std::string, std::pair<int32_t, domain::item>> snapshots;
+  /// The outcomes per partition number, for the state stores after the commit.
+  std::map<int32_t, state_batch> outputs;
   size_t outstanding = 0;
   /// Set when an output could not be produced: the transaction must abort.
   std::string failure;
@@ -70,8 +66,8 @@ struct purchase_kind {
   static const std::string& id(const domain::purchase& x) {
     return x.purchase_id;
   }
-  static auto& decided(partition_state& st) {
-    return st.decided_purchases;
+  static bool decided(state_store& st, const std::string& id) {
+    return st.purchase_outcome(id).has_value();
   }
   static auto& pending(open_txn& txn) {
     return txn.purchases;
@@ -91,8 +87,8 @@ struct command_kind {
   static const std::string& id(const domain::item_command& x) {
     return x.command_id;
   }
-  static auto& decided(partition_state& st) {
-    return st.decided_commands;
+  static bool decided(state_store& st, const std::string& id) {
+    return st.command_decided(id);
   }
   static auto& pending(open_txn& txn) {
     return txn.commands;
@@ -157,6 +153,10 @@ private:
       return make_error(ec::topic_mismatch,
                         "topic " + topics_.purchases + " does not exist: run bps topics ensure");
     partition_count_ = (*d)->partitions;
+    auto id = (*admin)->cluster_id(30s);
+    if (!id)
+      return std::move(id.error());
+    cluster_id_ = std::move(*id);
     return {};
   }
 
@@ -251,50 +251,130 @@ private:
                     cfg_.node_id, fmt::join(purchases, ","), fmt::join(commands, ","));
   }
 
+  /// Opens the state store of a partition: RocksDB under --state-dir, or memory.
+  caf::expected<std::unique_ptr<state_store>> open_store(int32_t p, std::string& note) {
+    if (cfg_.state_dir.empty()) {
+      note = "in memory";
+      return make_memory_store();
+    }
+    return open_rocksdb_store(store_dir(p), {cluster_id_, cfg_.topic_prefix, p, partition_count_},
+                              note);
+  }
+
+  std::string store_dir(int32_t p) const {
+    return cfg_.state_dir + "/" + cfg_.topic_prefix + "p" + std::to_string(p);
+  }
+
+  /// A store whose positions lie beyond the end of its logs belongs to topics that
+  /// were deleted and created again: it cannot be trusted.
+  caf::expected<bool> beyond_the_logs(int32_t p, const store_positions& pos) {
+    std::pair<const std::string*, int64_t> checks[] = {{&topics_.items, pos.items},
+                                                       {&topics_.purchases, pos.purchases},
+                                                       {&topics_.item_commands, pos.commands}};
+    for (auto [topic, at] : checks) {
+      auto marks = consumer_->watermarks({*topic, p}, 30s);
+      if (!marks)
+        return std::move(marks.error());
+      if (at > marks->second)
+        return true;
+    }
+    return false;
+  }
+
+  /// Brings the stores of newly assigned partitions up to date with the log: open
+  /// (or create, or rebuild), then read every partition's logs from the store's
+  /// positions to their ends and apply the committed outputs found there.
   caf::error rehydrate(const std::vector<int32_t>& numbers) {
     auto started = clock_type::now();
-    std::map<int32_t, partition_state> fresh;
-    std::vector<kafka::topic_partition> tps;
+    std::map<int32_t, std::unique_ptr<state_store>> fresh;
+    std::vector<kafka::partition_offset> from;
     for (auto p : numbers) {
-      fresh[p];
-      tps.push_back({topics_.items, p});
-      tps.push_back({topics_.purchases, p});
-      tps.push_back({topics_.item_commands, p});
+      std::string note;
+      auto store = open_store(p, note);
+      if (!store)
+        return std::move(store.error());
+      auto pos = (*store)->positions();
+      auto beyond = beyond_the_logs(p, pos);
+      if (!beyond)
+        return std::move(beyond.error());
+      if (*beyond) {
+        store->reset();
+        if (auto err = destroy_rocksdb_store(store_dir(p)))
+          return err;
+        store = open_store(p, note);
+        if (!store)
+          return std::move(store.error());
+        note = "store reaches beyond the end of the log (topics created anew?); rebuilt";
+        pos = (*store)->positions();
+      }
+      if (note != "in memory")
+        spdlog::info("processor {}: partition {}: {}; catching up from items@{} purchases@{} "
+                     "item-commands@{}",
+                     cfg_.node_id, p, note, pos.items, pos.purchases, pos.commands);
+      from.push_back({topics_.items, p, pos.items > 0 ? pos.items : -2});
+      from.push_back({topics_.purchases, p, pos.purchases > 0 ? pos.purchases : -2});
+      from.push_back({topics_.item_commands, p, pos.commands > 0 ? pos.commands : -2});
+      fresh[p] = std::move(*store);
     }
+    std::map<int32_t, state_batch> pending;
+    std::map<int32_t, store_positions> ends;
+    for (auto& [p, st] : fresh)
+      ends[p] = st->positions();
     size_t records = 0;
+    caf::error apply_err;
+    auto flush = [&](int32_t p) {
+      auto& batch = pending[p];
+      if (batch.empty())
+        return;
+      if (auto err = fresh[p]->apply(batch); err && !apply_err)
+        apply_err = err;
+      batch = state_batch{};
+    };
     auto err = kafka::read_to_end(
-      cfg_.bootstrap, tps,
+      cfg_.bootstrap, from,
       [&](const kafka::record& r) {
         ++records;
         if (!r.value)
           return;
-        auto& st = fresh[r.partition];
+        auto& batch = pending[r.partition];
         if (r.topic == topics_.items) {
           if (auto d = domain::decode_item(*r.value))
-            st.items[d.value->item_id] = std::move(*d.value);
+            batch.items.push_back(std::move(*d.value));
         } else if (r.topic == topics_.purchases) {
           if (auto d = domain::decode_purchase(*r.value);
               d && d.value->status != domain::purchase_status::created)
-            st.decided_purchases.insert(d.value->purchase_id);
+            batch.purchases.push_back(std::move(*d.value));
         } else if (auto d = domain::decode_command(*r.value);
                    d && d.value->status != domain::command_status::requested) {
-          st.decided_commands.insert(d.value->command_id);
+          batch.commands.push_back(std::move(*d.value));
         }
+        if (batch.items.size() + batch.purchases.size() + batch.commands.size() >= 10000)
+          flush(r.partition);
+      },
+      [&](const kafka::partition_offset& end) {
+        auto& pos = ends[end.partition];
+        if (end.topic == topics_.items)
+          pos.items = end.offset;
+        else if (end.topic == topics_.purchases)
+          pos.purchases = end.offset;
+        else
+          pos.commands = end.offset;
       },
       milliseconds{600000}, cfg_.extra);
     if (err)
       return err;
-    size_t items = 0;
-    size_t decided = 0;
     for (auto& [p, st] : fresh) {
-      items += st.items.size();
-      decided += st.decided_purchases.size() + st.decided_commands.size();
+      pending[p].positions = ends[p];
+      flush(p);
+    }
+    if (apply_err)
+      return apply_err;
+    for (auto& [p, st] : fresh) {
       stop_actors(p);
       partitions_[p] = std::move(st);
     }
-    spdlog::info("processor {}: partitions assigned: {}; rehydrated {} items and {} decided "
-                 "requests from {} records in {} ms",
-                 cfg_.node_id, fmt::join(numbers, ","), items, decided, records,
+    spdlog::info("processor {}: partitions assigned: {}; caught up from {} records in {} ms",
+                 cfg_.node_id, fmt::join(numbers, ","), records,
                  std::chrono::duration_cast<milliseconds>(clock_type::now() - started).count());
     return {};
   }
@@ -350,9 +430,8 @@ private:
     if (auto why = misplaced(rec, request.item_id))
       return dead_letter(rec, *why);
     const auto& id = Kind::id(request);
-    auto& decided = Kind::decided(partitions_[rec.partition]);
     auto& pending = Kind::pending(txn_)[rec.partition];
-    if (decided.count(id) > 0 || pending.count(id) > 0)
+    if (pending.count(id) > 0 || Kind::decided(store_of(rec.partition), id))
       return dead_letter(rec, fmt::format("{} \"{}\" was already decided; a {} is decided once",
                                           Kind::id_field, id, Kind::name));
     pending.insert(id);
@@ -377,16 +456,19 @@ private:
       txn_.failure = describe(err);
   }
 
+  state_store& store_of(int32_t partition) {
+    auto& st = partitions_[partition];
+    if (!st) // a record of a partition we do not own cannot come; stay safe anyway
+      st = make_memory_store();
+    return *st;
+  }
+
   // -- item actors --------------------------------------------------------------
 
   item_actor actor_for(const std::string& item_id, int32_t partition) {
     if (auto it = actors_.find(item_id); it != actors_.end())
       return it->second.second;
-    std::optional<domain::item> initial;
-    auto& st = partitions_[partition];
-    if (auto it = st.items.find(item_id); it != st.items.end())
-      initial = it->second;
-    auto hdl = sys_.spawn(item_actor_impl, std::move(initial));
+    auto hdl = sys_.spawn(item_actor_impl, store_of(partition).item(item_id));
     actors_.emplace(item_id, std::make_pair(partition, hdl));
     stats_.live_actors = actors_.size();
     return hdl;
@@ -432,6 +514,7 @@ private:
     ++stats_.purchases_decided;
     auto p = partition_of(r.outcome.item_id);
     produce(topics_.purchases, p, r.outcome.item_id, domain::encode(r.outcome));
+    txn_.outputs[p].purchases.push_back(r.outcome);
     if (r.exists && r.outcome.status == domain::purchase_status::successful)
       txn_.snapshots[r.outcome.item_id] = {p, std::move(r.state)};
   }
@@ -441,6 +524,7 @@ private:
     ++stats_.commands_decided;
     auto p = partition_of(r.result.item_id);
     produce(topics_.item_commands, p, r.result.item_id, domain::encode(r.result));
+    txn_.outputs[p].commands.push_back(r.result);
     if (r.exists && r.result.status == domain::command_status::applied)
       txn_.snapshots[r.result.item_id] = {p, std::move(r.state)};
   }
@@ -495,15 +579,46 @@ private:
       return;
     if (!step(kafka::txn_step::commit, [&] { return producer_->commit_transaction(30s); }))
       return;
-    // Committed: what the actors decided is now the committed state.
-    for (auto& [item_id, snap] : txn_.snapshots)
-      partitions_[snap.first].items[item_id] = std::move(snap.second);
-    for (auto& [p, ids] : txn_.purchases)
-      partitions_[p].decided_purchases.merge(ids);
-    for (auto& [p, ids] : txn_.commands)
-      partitions_[p].decided_commands.merge(ids);
     ++stats_.commits;
+    if (cfg_.chaos_crash_after_commit > 0 && stats_.commits == cfg_.chaos_crash_after_commit) {
+      spdlog::warn("processor {}: chaos: killing this node between the commit and the state "
+                   "store write",
+                   cfg_.node_id);
+      spdlog::default_logger()->flush();
+      std::raise(SIGKILL);
+    }
+    remember_committed();
     txn_ = open_txn{};
+  }
+
+  /// Writes what the transaction committed into the state stores (after the
+  /// commit: a store is never ahead of Kafka), with the positions our own outputs
+  /// reached.
+  void remember_committed() {
+    producer_->poll(milliseconds{0}); // serve the last delivery reports
+    auto delivered = producer_->take_delivered();
+    for (auto& [item_id, snap] : txn_.snapshots)
+      txn_.outputs[snap.first].items.push_back(std::move(snap.second));
+    for (auto& [number, batch] : txn_.outputs) {
+      auto p = number; // a plain variable: lambdas capture it on every compiler
+      auto it = partitions_.find(p);
+      if (it == partitions_.end())
+        continue;
+      auto pos = it->second->positions();
+      auto advance = [&](const std::string& topic, int64_t& at) {
+        if (auto d = delivered.find({topic, p}); d != delivered.end())
+          at = std::max(at, d->second + 1);
+      };
+      advance(topics_.items, pos.items);
+      advance(topics_.purchases, pos.purchases);
+      advance(topics_.item_commands, pos.commands);
+      batch.positions = pos;
+      // The transaction is committed whatever happens here: a store that misses
+      // it is behind, and catches up from its positions on the next assignment.
+      if (auto err = it->second->apply(batch))
+        spdlog::error("processor {}: state store of partition {}: {}", cfg_.node_id, p,
+                      describe(err));
+    }
   }
 
   void abort_and_rewind(const std::string& why) {
@@ -533,6 +648,8 @@ private:
   void rewind() {
     stop_actors(std::nullopt);
     txn_ = open_txn{};
+    if (producer_)
+      producer_->take_delivered(); // offsets of aborted records mean nothing
     // Replies of stopped actors may still arrive: a new mailbox never sees them.
     self_ = std::make_unique<caf::scoped_actor>(sys_);
     auto assignment = consumer_->assignment();
@@ -578,7 +695,8 @@ private:
   std::unique_ptr<caf::scoped_actor> self_ = std::make_unique<caf::scoped_actor>(sys_);
   std::unique_ptr<kafka::producer> producer_;
   std::unique_ptr<kafka::consumer> consumer_;
-  std::map<int32_t, partition_state> partitions_;
+  std::map<int32_t, std::unique_ptr<state_store>> partitions_;
+  std::string cluster_id_;
   std::unordered_map<std::string, std::pair<int32_t, item_actor>> actors_;
   open_txn txn_;
   uint64_t chaos_counter_ = 0;

@@ -174,6 +174,16 @@ admin::describe_topic(const std::string& name, milliseconds timeout,
   return std::optional<topic_description>{std::move(out)};
 }
 
+caf::expected<std::string> admin::cluster_id(milliseconds timeout) {
+  char* id = rd_kafka_clusterid(impl_->rk(), static_cast<int>(timeout.count()));
+  if (id == nullptr)
+    return make_error(ec::timeout,
+                      fmt::format("the cluster id was not known within {} ms", timeout.count()));
+  std::string out{id};
+  rd_kafka_mem_free(impl_->rk(), id);
+  return out;
+}
+
 caf::error admin::delete_topics(const std::vector<std::string>& names, milliseconds timeout) {
   if (names.empty())
     return {};

@@ -1,7 +1,9 @@
 #include "bps/kafka/producer.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <utility>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -19,8 +21,11 @@ namespace {
 class delivery_reports : public RdKafka::DeliveryReportCb {
 public:
   void dr_cb(RdKafka::Message& msg) override {
-    if (msg.err() == RdKafka::ERR_NO_ERROR)
+    if (msg.err() == RdKafka::ERR_NO_ERROR) {
+      auto& slot = delivered[{msg.topic_name(), msg.partition()}];
+      slot = std::max(slot, msg.offset());
       return;
+    }
     ++failures;
     if (first_code == RdKafka::ERR_NO_ERROR) {
       first_code = msg.err();
@@ -30,6 +35,7 @@ public:
   RdKafka::ErrorCode first_code = RdKafka::ERR_NO_ERROR;
   std::string first_topic;
   std::atomic<uint64_t> failures{0};
+  std::map<topic_partition, int64_t> delivered;
 };
 
 } // namespace
@@ -149,6 +155,10 @@ caf::error producer::commit_transaction(milliseconds timeout) {
 caf::error producer::abort_transaction(milliseconds timeout) {
   return detail::from_error("abort_transaction",
                             impl_->handle->abort_transaction(static_cast<int>(timeout.count())));
+}
+
+std::map<topic_partition, int64_t> producer::take_delivered() {
+  return std::exchange(impl_->reports.delivered, {});
 }
 
 uint64_t producer::delivery_failures() const noexcept {

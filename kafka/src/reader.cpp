@@ -13,7 +13,19 @@ namespace bps::kafka {
 caf::error read_to_end(const std::string& bootstrap, const std::vector<topic_partition>& partitions,
                        const std::function<void(const record&)>& on_record, milliseconds timeout,
                        const properties& extra) {
-  if (partitions.empty())
+  std::vector<partition_offset> from;
+  from.reserve(partitions.size());
+  for (const auto& tp : partitions)
+    from.push_back({tp.topic, tp.partition, -2}); // -2: the beginning
+  return read_to_end(
+    bootstrap, from, on_record, [](const partition_offset&) {}, timeout, extra);
+}
+
+caf::error read_to_end(const std::string& bootstrap, const std::vector<partition_offset>& from,
+                       const std::function<void(const record&)>& on_record,
+                       const std::function<void(const partition_offset&)>& on_end,
+                       milliseconds timeout, const properties& extra) {
+  if (from.empty())
     return {};
   consumer_options opts;
   opts.bootstrap = bootstrap;
@@ -21,26 +33,26 @@ caf::error read_to_end(const std::string& bootstrap, const std::vector<topic_par
   opts.group_id = "bps.reader";
   opts.read_committed = true;
   opts.report_partition_eof = true;
-  opts.extra = extra;
+  // Ends are found by fetching: do not let the broker hold an empty fetch for
+  // the default 500 ms.
+  opts.extra = {{"fetch.wait.max.ms", "10"}};
+  for (const auto& [k, v] : extra)
+    opts.extra[k] = v;
   auto c = consumer::make(opts);
   if (!c)
     return std::move(c.error());
-  std::vector<partition_offset> from;
-  from.reserve(partitions.size());
-  for (const auto& tp : partitions)
-    from.push_back({tp.topic, tp.partition, -2}); // -2: the beginning
   if (auto err = (*c)->assign(from))
     return err;
   std::map<topic_partition, bool> open;
-  for (const auto& tp : partitions)
-    open[tp] = true;
+  for (const auto& po : from)
+    open[{po.topic, po.partition}] = true;
   auto deadline = std::chrono::steady_clock::now() + timeout;
   size_t remaining = open.size();
   while (remaining > 0) {
     if (std::chrono::steady_clock::now() >= deadline)
       return make_error(ec::timeout, fmt::format("reading {} partitions to their end took longer "
                                                  "than {} ms ({} not finished)",
-                                                 partitions.size(), timeout.count(), remaining));
+                                                 from.size(), timeout.count(), remaining));
     auto ev = (*c)->poll(milliseconds{200});
     if (!ev)
       return std::move(ev.error());
@@ -51,6 +63,7 @@ caf::error read_to_end(const std::string& bootstrap, const std::vector<topic_par
       if (it != open.end() && it->second) {
         it->second = false;
         --remaining;
+        on_end({ev->rec.topic, ev->rec.partition, ev->rec.offset});
       }
     }
   }

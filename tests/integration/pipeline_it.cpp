@@ -3,6 +3,8 @@
 // invariants are checked twice: here, from what the test itself sent, and by
 // `bps replay --verify`.
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -428,4 +430,52 @@ TEST_F(PipelineIT, TheCliWritesRequestsAndPrintsTheirCommittedOutcomes) {
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
   EXPECT_NE(missing.output.find("option --quantity is required"), std::string::npos)
     << missing.output;
+}
+
+TEST_F(PipelineIT, AKillBetweenTheCommitAndTheStoreWriteIsCaughtUpOnRestart) {
+  auto state = ::testing::TempDir() + prefix + "state";
+  start_node("node-a", {"--state-dir", state});
+  workload w;
+  std::mt19937 rng{11};
+  insert_items(w, 20, rng);
+  wait_decided(0, 20, 120s);
+  ASSERT_EQ(nodes["node-a"]->stop(SIGTERM, 30s), 0);
+  // Purchases wait while the node is down; its first commit after the restart
+  // decides some of them, and the node dies before its store learns of it.
+  buy(w, 2, 0, 1000);
+  start_node("node-a", {"--state-dir", state, "--chaos-crash-after-commit", "1"});
+  EXPECT_EQ(nodes["node-a"]->wait(120s), 128 + SIGKILL) << tail(nodes["node-a"]->log());
+  EXPECT_NE(nodes["node-a"]->log().find("chaos: killing this node"), std::string::npos);
+  start_node("node-a", {"--state-dir", state});
+  buy(w, 2, 1000, 500);
+  auto v = wait_decided(w.purchase_ids.size(), 20 + restock_count(w), 240s);
+  check(w, v);
+  EXPECT_NE(nodes["node-a"]->log().find("existing store"), std::string::npos);
+  std::filesystem::remove_all(state);
+}
+
+TEST_F(PipelineIT, AStoreDeletedOrCorruptedWhileTheNodeIsDownIsRebuilt) {
+  auto state = ::testing::TempDir() + prefix + "state";
+  start_node("node-a", {"--state-dir", state});
+  workload w;
+  std::mt19937 rng{13};
+  insert_items(w, 20, rng);
+  wait_decided(0, 20, 120s);
+  buy(w, 2, 0, 600);
+  wait_decided(w.purchase_ids.size(), 20 + restock_count(w), 240s);
+  ASSERT_EQ(nodes["node-a"]->stop(SIGTERM, 30s), 0);
+  // Partition 0's store disappears, partition 1's is overwritten with garbage.
+  std::filesystem::remove_all(state + "/" + prefix + "p0");
+  for (const auto& entry : std::filesystem::directory_iterator(state + "/" + prefix + "p1")) {
+    std::ofstream out{entry.path(), std::ios::trunc};
+    out << "garbage";
+  }
+  start_node("node-a", {"--state-dir", state});
+  buy(w, 2, 600, 600);
+  auto v = wait_decided(w.purchase_ids.size(), 20 + restock_count(w), 240s);
+  check(w, v);
+  auto log = nodes["node-a"]->log();
+  EXPECT_NE(log.find("partition 0: new store"), std::string::npos) << tail(log);
+  EXPECT_NE(log.find("partition 1: store cannot be opened"), std::string::npos) << tail(log);
+  std::filesystem::remove_all(state);
 }

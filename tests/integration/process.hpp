@@ -75,6 +75,23 @@ public:
     return 128 + WTERMSIG(status);
   }
 
+  /// Waits up to `timeout` for the process to exit by itself; returns like stop(),
+  /// or -1 if it is still running.
+  int wait(std::chrono::milliseconds timeout) {
+    if (pid_ <= 0)
+      return -1;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    return -1;
+  }
+
   /// The log written so far.
   std::string log() const {
     std::ifstream in{log_};

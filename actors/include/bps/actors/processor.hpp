@@ -36,9 +36,15 @@ struct processor_config {
   std::chrono::milliseconds transaction_timeout{10000};
   /// How long the item actors may take to answer everything of one transaction.
   std::chrono::milliseconds actor_timeout{30000};
+  /// Where the RocksDB state stores live (one per partition); empty: in memory,
+  /// rebuilt from the whole log on every assignment.
+  std::string state_dir;
   /// Testing only: abort every Nth transaction after its outputs were produced, to
   /// exercise abort and rewind against a real broker. 0: never.
   uint32_t chaos_abort_every = 0;
+  /// Testing only: SIGKILL this process right after the Nth commit, before its
+  /// state reaches the state store. 0: never.
+  uint32_t chaos_crash_after_commit = 0;
   /// Extra librdkafka properties for every client.
   kafka::properties extra;
 };

@@ -28,6 +28,8 @@ public:
   caf::expected<std::optional<topic_description>>
   describe_topic(const std::string& name, milliseconds timeout,
                  const std::vector<std::string>& config_names = {});
+  /// The id of the cluster (changes when the cluster is created anew).
+  caf::expected<std::string> cluster_id(milliseconds timeout);
   /// Deletes topics (missing ones are not an error).
   caf::error delete_topics(const std::vector<std::string>& names, milliseconds timeout);
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,6 +62,10 @@ public:
                                          consumer& source, milliseconds timeout);
   caf::error commit_transaction(milliseconds timeout);
   caf::error abort_transaction(milliseconds timeout);
+
+  /// The highest offset delivered per partition since the last call (served by
+  /// poll/flush/commit), and forgets them.
+  std::map<topic_partition, int64_t> take_delivered();
 
   /// Delivery failures seen so far (all time).
   uint64_t delivery_failures() const noexcept;

@@ -19,6 +19,13 @@ caf::error read_to_end(const std::string& bootstrap, const std::vector<topic_par
                        const std::function<void(const record&)>& on_record, milliseconds timeout,
                        const properties& extra = {});
 
+/// The same from given offsets (-2: the beginning); `on_end` is told the offset
+/// where each partition ended (the next offset to read later).
+caf::error read_to_end(const std::string& bootstrap, const std::vector<partition_offset>& from,
+                       const std::function<void(const record&)>& on_record,
+                       const std::function<void(const partition_offset&)>& on_end,
+                       milliseconds timeout, const properties& extra = {});
+
 /// The partition Kafka's Java client picks for a key: murmur2 of the key bytes,
 /// positive, modulo the partition count. bps produces with the same partitioner
 /// (librdkafka's murmur2_random) and checks records against it.

@@ -1,0 +1,78 @@
+#pragma once
+
+// The committed state of one partition that a node keeps beside Kafka: items, the
+// decided purchases and commands, and how far into the log that state reaches. A
+// cache of Kafka, never ahead of it: written only after a transaction committed,
+// and brought up to date from its positions when a partition is assigned. No
+// RocksDB include here (rocksdb_store.cpp holds it).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include "bps/actors/domain.hpp"
+
+namespace bps {
+
+/// The next offsets of a partition's three logs that a store has absorbed:
+/// every output before them is reflected in the store.
+struct store_positions {
+  int64_t items = 0;
+  int64_t purchases = 0;
+  int64_t commands = 0;
+  friend bool operator==(const store_positions&, const store_positions&) = default;
+};
+
+/// What one committed transaction, or one chunk of catch-up, changes.
+struct state_batch {
+  std::vector<domain::item> items;
+  std::vector<domain::purchase> purchases;
+  std::vector<domain::item_command> commands;
+  std::optional<store_positions> positions;
+  bool empty() const noexcept {
+    return items.empty() && purchases.empty() && commands.empty() && !positions;
+  }
+};
+
+/// One partition's committed state.
+class state_store {
+public:
+  virtual ~state_store() = default;
+  virtual std::optional<domain::item> item(const std::string& item_id) = 0;
+  virtual std::optional<domain::purchase> purchase_outcome(const std::string& purchase_id) = 0;
+  virtual bool command_decided(const std::string& command_id) = 0;
+  virtual store_positions positions() = 0;
+  /// Applies a batch atomically (all or nothing). An item older than the stored one
+  /// (lower version) is ignored, so applying the same log twice changes nothing.
+  virtual caf::error apply(const state_batch& batch) = 0;
+};
+
+/// A store in memory: starts empty at positions 0 (so it is rebuilt from the whole
+/// log on every assignment).
+std::unique_ptr<state_store> make_memory_store();
+
+/// Who a RocksDB store belongs to: a store made for another cluster, topic prefix,
+/// partition or partition count is never used.
+struct store_identity {
+  std::string cluster_id;
+  std::string topic_prefix;
+  int32_t partition = 0;
+  int32_t partition_count = 0;
+  std::string to_string() const;
+};
+
+/// Opens the RocksDB store in `dir`, creating it if missing. A store that cannot
+/// be opened (corrupt) or was made for another identity is deleted and created
+/// empty; `note` then says why (for the log).
+caf::expected<std::unique_ptr<state_store>>
+open_rocksdb_store(const std::string& dir, const store_identity& id, std::string& note);
+
+/// Deletes the store in `dir` (nothing if there is none).
+caf::error destroy_rocksdb_store(const std::string& dir);
+
+} // namespace bps

@@ -1,0 +1,62 @@
+#include <unordered_map>
+#include <unordered_set>
+
+#include "bps/actors/state_store.hpp"
+
+namespace bps {
+
+namespace {
+
+class memory_store : public state_store {
+public:
+  std::optional<domain::item> item(const std::string& item_id) override {
+    auto it = items_.find(item_id);
+    if (it == items_.end())
+      return std::nullopt;
+    return it->second;
+  }
+
+  std::optional<domain::purchase> purchase_outcome(const std::string& purchase_id) override {
+    auto it = purchases_.find(purchase_id);
+    if (it == purchases_.end())
+      return std::nullopt;
+    return it->second;
+  }
+
+  bool command_decided(const std::string& command_id) override {
+    return commands_.count(command_id) > 0;
+  }
+
+  store_positions positions() override {
+    return positions_;
+  }
+
+  caf::error apply(const state_batch& batch) override {
+    for (const auto& x : batch.items) {
+      auto& slot = items_[x.item_id];
+      if (x.version >= slot.version)
+        slot = x;
+    }
+    for (const auto& p : batch.purchases)
+      purchases_.emplace(p.purchase_id, p);
+    for (const auto& c : batch.commands)
+      commands_.insert(c.command_id);
+    if (batch.positions)
+      positions_ = *batch.positions;
+    return {};
+  }
+
+private:
+  std::unordered_map<std::string, domain::item> items_;
+  std::unordered_map<std::string, domain::purchase> purchases_;
+  std::unordered_set<std::string> commands_;
+  store_positions positions_;
+};
+
+} // namespace
+
+std::unique_ptr<state_store> make_memory_store() {
+  return std::make_unique<memory_store>();
+}
+
+} // namespace bps

@@ -1,0 +1,183 @@
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include "bps/actors/codec.hpp"
+#include "bps/actors/state_store.hpp"
+#include "bps/error.hpp"
+
+namespace bps {
+
+namespace {
+
+// Key layout (docs/state.md): one prefix a kind, so that kinds never collide.
+constexpr const char* item_prefix = "i/";
+constexpr const char* purchase_prefix = "p/";
+constexpr const char* command_prefix = "c/";
+constexpr const char* positions_key = "m/positions";
+constexpr const char* identity_key = "m/identity";
+constexpr const char* format_key = "m/format";
+constexpr const char* format_version = "1";
+
+rocksdb::Options store_options() {
+  // Many partitions share one process: small memtables and one block cache for all.
+  static std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(size_t{64} << 20);
+  rocksdb::Options opts;
+  opts.create_if_missing = true;
+  opts.write_buffer_size = size_t{4} << 20;
+  opts.max_write_buffer_number = 2;
+  opts.max_open_files = 64;
+  opts.keep_log_file_num = 2;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return opts;
+}
+
+caf::error from_status(const std::string& what, const rocksdb::Status& st) {
+  if (st.ok())
+    return {};
+  return make_error(ec::malformed, fmt::format("state store {}: {}", what, st.ToString()));
+}
+
+class rocksdb_store : public state_store {
+public:
+  explicit rocksdb_store(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+  std::optional<domain::item> item(const std::string& item_id) override {
+    std::string value;
+    if (!db_->Get({}, item_prefix + item_id, &value).ok())
+      return std::nullopt;
+    auto d = domain::decode_item(value);
+    return d ? d.value : std::nullopt;
+  }
+
+  std::optional<domain::purchase> purchase_outcome(const std::string& purchase_id) override {
+    std::string value;
+    if (!db_->Get({}, purchase_prefix + purchase_id, &value).ok())
+      return std::nullopt;
+    auto d = domain::decode_purchase(value);
+    return d ? d.value : std::nullopt;
+  }
+
+  bool command_decided(const std::string& command_id) override {
+    std::string value;
+    return db_->Get({}, command_prefix + command_id, &value).ok();
+  }
+
+  store_positions positions() override {
+    std::string value;
+    store_positions out;
+    if (db_->Get({}, positions_key, &value).ok())
+      std::sscanf(value.c_str(), "%ld %ld %ld", &out.items, &out.purchases, &out.commands);
+    return out;
+  }
+
+  caf::error apply(const state_batch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (const auto& x : batch.items) {
+      // Never step back: the same log applied twice leaves the newest version.
+      if (auto have = item(x.item_id); have && have->version > x.version)
+        continue;
+      wb.Put(item_prefix + x.item_id, domain::encode(x));
+    }
+    for (const auto& p : batch.purchases)
+      wb.Put(purchase_prefix + p.purchase_id, domain::encode(p));
+    for (const auto& c : batch.commands)
+      wb.Put(command_prefix + c.command_id, domain::to_string(c.status));
+    if (batch.positions)
+      wb.Put(positions_key, fmt::format("{} {} {}", batch.positions->items,
+                                        batch.positions->purchases, batch.positions->commands));
+    return from_status("write", db_->Write({}, &wb));
+  }
+
+  std::optional<std::string> get(const char* key) {
+    std::string value;
+    if (!db_->Get({}, key, &value).ok())
+      return std::nullopt;
+    return value;
+  }
+
+  caf::error put(const char* key, const std::string& value) {
+    return from_status("write", db_->Put({}, key, value));
+  }
+
+private:
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+caf::expected<std::unique_ptr<rocksdb_store>> open_raw(const std::string& dir) {
+  std::error_code ec_fs;
+  std::filesystem::create_directories(dir, ec_fs);
+  if (ec_fs)
+    return make_error(ec::invalid_argument,
+                      fmt::format("state directory {}: {}", dir, ec_fs.message()));
+  rocksdb::DB* raw = nullptr;
+  auto st = rocksdb::DB::Open(store_options(), dir, &raw);
+  if (!st.ok())
+    return from_status("open " + dir, st);
+  return std::make_unique<rocksdb_store>(std::unique_ptr<rocksdb::DB>{raw});
+}
+
+} // namespace
+
+std::string store_identity::to_string() const {
+  return fmt::format("cluster={} prefix={} partition={}/{}", cluster_id, topic_prefix, partition,
+                     partition_count);
+}
+
+caf::error destroy_rocksdb_store(const std::string& dir) {
+  std::error_code ec_fs;
+  std::filesystem::remove_all(dir, ec_fs);
+  if (ec_fs)
+    return make_error(ec::invalid_argument,
+                      fmt::format("cannot delete state store {}: {}", dir, ec_fs.message()));
+  return {};
+}
+
+caf::expected<std::unique_ptr<state_store>>
+open_rocksdb_store(const std::string& dir, const store_identity& id, std::string& note) {
+  note.clear();
+  auto wanted = id.to_string();
+  auto store = open_raw(dir);
+  if (store) {
+    auto format = (*store)->get(format_key);
+    auto identity = (*store)->get(identity_key);
+    if (!format && !identity)
+      note = "new store";
+    else if (format != std::optional<std::string>{format_version})
+      note = "store has another format; rebuilt";
+    else if (identity != std::optional<std::string>{wanted})
+      note = fmt::format("store belongs to {}; rebuilt", identity.value_or("?"));
+    else {
+      note = "existing store";
+      return std::unique_ptr<state_store>{std::move(*store)};
+    }
+    if (note == "new store") {
+      if (auto err = (*store)->put(format_key, format_version))
+        return err;
+      if (auto err = (*store)->put(identity_key, wanted))
+        return err;
+      return std::unique_ptr<state_store>{std::move(*store)};
+    }
+    store->reset();
+  } else {
+    note = "store cannot be opened (" + describe(store.error()) + "); rebuilt";
+  }
+  if (auto err = destroy_rocksdb_store(dir))
+    return err;
+  auto fresh = open_raw(dir);
+  if (!fresh)
+    return std::move(fresh.error());
+  if (auto err = (*fresh)->put(format_key, format_version))
+    return err;
+  if (auto err = (*fresh)->put(identity_key, wanted))
+    return err;
+  return std::unique_ptr<state_store>{std::move(*fresh)};
+}
+
+} // namespace bps

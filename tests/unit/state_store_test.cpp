@@ -1,0 +1,129 @@
+#define CAF_SUITE actors.state_store
+#include <caf/test/unit_test.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "bps/actors/state_store.hpp"
+
+using namespace bps;
+using domain::item;
+
+namespace {
+
+struct fixture {
+  std::string dir;
+  store_identity id{"cluster-1", "bps.", 3, 12};
+  std::string note;
+
+  fixture() {
+    dir = (std::filesystem::temp_directory_path()
+           / ("bps-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand())))
+            .string();
+  }
+  ~fixture() {
+    std::filesystem::remove_all(dir);
+  }
+
+  std::unique_ptr<state_store> open(const store_identity& who) {
+    auto s = open_rocksdb_store(dir, who, note);
+    CAF_REQUIRE(s);
+    return std::move(*s);
+  }
+
+  static state_batch sample() {
+    state_batch b;
+    b.items.push_back(item{"lamp", "Lamp", 4, 2});
+    domain::purchase p{"p-1", "lamp", 1, "alice"};
+    p.status = domain::purchase_status::successful;
+    p.item_version = 2;
+    p.item_quantity = 4;
+    b.purchases.push_back(p);
+    domain::item_command c;
+    c.command_id = "c-1";
+    c.item_id = "lamp";
+    c.status = domain::command_status::applied;
+    b.commands.push_back(c);
+    b.positions = store_positions{10, 20, 30};
+    return b;
+  }
+};
+
+} // namespace
+
+CAF_TEST_FIXTURE_SCOPE(state_store_tests, fixture)
+
+CAF_TEST(a memory store starts empty at position zero and keeps what it is given) {
+  auto s = make_memory_store();
+  CAF_CHECK(s->positions() == store_positions{});
+  CAF_CHECK(!s->item("lamp"));
+  CAF_REQUIRE(!s->apply(sample()));
+  CAF_CHECK(*s->item("lamp") == (item{"lamp", "Lamp", 4, 2}));
+  CAF_CHECK(s->purchase_outcome("p-1").has_value());
+  CAF_CHECK(s->command_decided("c-1"));
+  CAF_CHECK(!s->command_decided("c-2"));
+  CAF_CHECK(s->positions() == (store_positions{10, 20, 30}));
+}
+
+CAF_TEST(an older snapshot never replaces a newer one) {
+  for (int kind = 0; kind < 2; ++kind) {
+    auto s = kind == 0 ? make_memory_store() : open(id);
+    state_batch newer;
+    newer.items.push_back(item{"lamp", "Lamp", 1, 5});
+    CAF_REQUIRE(!s->apply(newer));
+    state_batch older;
+    older.items.push_back(item{"lamp", "Lamp", 4, 2});
+    CAF_REQUIRE(!s->apply(older));
+    auto kept = s->item("lamp");
+    CAF_REQUIRE(kept);
+    CAF_CHECK_EQUAL(kept->version, 5);
+  }
+}
+
+CAF_TEST(a rocksdb store keeps everything across a reopen) {
+  {
+    auto s = open(id);
+    CAF_CHECK_EQUAL(note, "new store");
+    CAF_REQUIRE(!s->apply(sample()));
+  }
+  auto s = open(id);
+  CAF_CHECK_EQUAL(note, "existing store");
+  CAF_CHECK(*s->item("lamp") == (item{"lamp", "Lamp", 4, 2}));
+  auto outcome = s->purchase_outcome("p-1");
+  CAF_REQUIRE(outcome);
+  CAF_CHECK_EQUAL(outcome->purchased_by, "alice");
+  CAF_CHECK(s->command_decided("c-1"));
+  CAF_CHECK(s->positions() == (store_positions{10, 20, 30}));
+}
+
+CAF_TEST(a store made for another partition count or cluster is rebuilt empty) {
+  {
+    auto s = open(id);
+    CAF_REQUIRE(!s->apply(sample()));
+  }
+  auto other = id;
+  other.partition_count = 6;
+  auto s = open(other);
+  CAF_CHECK(note.find("rebuilt") != std::string::npos);
+  CAF_CHECK(!s->item("lamp"));
+  CAF_CHECK(s->positions() == store_positions{});
+}
+
+CAF_TEST(a corrupt store is rebuilt empty instead of failing) {
+  {
+    auto s = open(id);
+    CAF_REQUIRE(!s->apply(sample()));
+  }
+  // Scribble over every file RocksDB keeps.
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ofstream out{entry.path(), std::ios::trunc};
+    out << "not a rocksdb file";
+  }
+  auto s = open(id);
+  CAF_CHECK(note.find("cannot be opened") != std::string::npos);
+  CAF_CHECK(!s->item("lamp"));
+  CAF_CHECK(s->positions() == store_positions{});
+}
+
+CAF_TEST_FIXTURE_SCOPE_END()
