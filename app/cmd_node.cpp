@@ -72,6 +72,8 @@ int run_node(const kafka_options& k, const node_options& n) {
   pc.transaction_timeout = std::chrono::milliseconds{n.transaction_timeout_ms};
   pc.chaos_abort_every = n.chaos_abort_every;
   pc.state_dir = n.state_dir;
+  pc.idle_timeout = std::chrono::milliseconds{n.idle_timeout_ms};
+  pc.max_live_items = static_cast<size_t>(n.max_live_items);
   pc.chaos_crash_after_commit = n.chaos_crash_after_commit;
   if (n.chaos_abort_every > 0)
     spdlog::warn("node {}: --chaos-abort-every {}: aborting transactions on purpose (testing only)",

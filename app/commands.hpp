@@ -31,6 +31,8 @@ struct node_options {
   int32_t partitions = 12;
   uint32_t chaos_abort_every = 0;
   std::string state_dir;
+  int64_t idle_timeout_ms = 60000;
+  int64_t max_live_items = 100000;
   uint32_t chaos_crash_after_commit = 0;
 };
 int run_node(const kafka_options& k, const node_options& n);

@@ -150,6 +150,18 @@ int run_main(int argc, char** argv) {
   CLI::App* current = nullptr;
   auto need = [&](CLI::Option* opt) { required.emplace_back(current, opt); };
 
+  node
+    ->add_option("--idle-timeout-ms", n.idle_timeout_ms,
+                 "an item actor idle this long is stopped (passivated); its state stays in "
+                 "the state store")
+    ->check(CLI::Range(int64_t{100}, int64_t{86400000}))
+    ->capture_default_str();
+  node
+    ->add_option("--max-live-items", n.max_live_items,
+                 "at most this many item actors are alive; the least recently used are "
+                 "passivated first")
+    ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
+    ->capture_default_str();
   node->add_option("--state-dir", n.state_dir,
                    "keep each partition's state in a RocksDB store here, for fast restarts "
                    "(default: in memory, rebuilt from Kafka on every start)");

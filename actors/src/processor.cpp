@@ -1,5 +1,6 @@
 #include "bps/actors/processor.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <optional>
@@ -113,6 +114,7 @@ public:
                  cfg_.node_id, topics_.purchases, topics_.item_commands, partition_count_,
                  cfg_.commit_interval.count());
     auto next_report = clock_type::now() + 10s;
+    auto next_sweep = clock_type::now() + 1s;
     while (!stop_) {
       auto ev = consumer_->poll(txn_.open ? 5ms : 100ms);
       if (!ev) {
@@ -125,6 +127,10 @@ public:
         drain(false);
         if (clock_type::now() >= txn_.deadline || txn_.outstanding >= cfg_.max_in_flight)
           commit();
+      }
+      if (!txn_.open && clock_type::now() >= next_sweep) {
+        next_sweep = clock_type::now() + 1s;
+        passivate();
       }
       if (clock_type::now() >= next_report) {
         next_report = clock_type::now() + 10s;
@@ -466,18 +472,58 @@ private:
   // -- item actors --------------------------------------------------------------
 
   item_actor actor_for(const std::string& item_id, int32_t partition) {
-    if (auto it = actors_.find(item_id); it != actors_.end())
-      return it->second.second;
+    auto now = clock_type::now();
+    if (auto it = actors_.find(item_id); it != actors_.end()) {
+      it->second.last_used = now;
+      return it->second.handle;
+    }
     auto hdl = sys_.spawn(item_actor_impl, store_of(partition).item(item_id));
-    actors_.emplace(item_id, std::make_pair(partition, hdl));
+    actors_.emplace(item_id, live_actor{partition, hdl, now});
     stats_.live_actors = actors_.size();
     return hdl;
   }
 
+  /// Stops item actors that were idle for the idle timeout, and the least recently
+  /// used ones while more than the bound are alive. Only between transactions:
+  /// then every actor's state is committed, and the next request spawns it again
+  /// from the state store.
+  void passivate() {
+    if (txn_.open || actors_.empty())
+      return;
+    auto idle_since = clock_type::now() - cfg_.idle_timeout;
+    for (auto it = actors_.begin(); it != actors_.end();) {
+      if (it->second.last_used < idle_since) {
+        caf::anon_send_exit(it->second.handle, caf::exit_reason::user_shutdown);
+        it = actors_.erase(it);
+        ++stats_.passivated;
+      } else {
+        ++it;
+      }
+    }
+    if (actors_.size() > cfg_.max_live_items) {
+      // Down to 90% of the bound, so that this does not run on every commit.
+      auto target = cfg_.max_live_items - cfg_.max_live_items / 10;
+      std::vector<std::pair<clock_type::time_point, std::string>> by_age;
+      by_age.reserve(actors_.size());
+      for (const auto& [id, a] : actors_)
+        by_age.emplace_back(a.last_used, id);
+      auto excess = actors_.size() - target;
+      std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(excess),
+                       by_age.end());
+      for (size_t i = 0; i < excess; ++i) {
+        auto it = actors_.find(by_age[i].second);
+        caf::anon_send_exit(it->second.handle, caf::exit_reason::user_shutdown);
+        actors_.erase(it);
+        ++stats_.passivated;
+      }
+    }
+    stats_.live_actors = actors_.size();
+  }
+
   void stop_actors(std::optional<int32_t> partition) {
     for (auto it = actors_.begin(); it != actors_.end();) {
-      if (!partition || it->second.first == *partition) {
-        caf::anon_send_exit(it->second.second, caf::exit_reason::user_shutdown);
+      if (!partition || it->second.partition == *partition) {
+        caf::anon_send_exit(it->second.handle, caf::exit_reason::user_shutdown);
         it = actors_.erase(it);
       } else {
         ++it;
@@ -589,6 +635,7 @@ private:
     }
     remember_committed();
     txn_ = open_txn{};
+    passivate();
   }
 
   /// Writes what the transaction committed into the state stores (after the
@@ -678,12 +725,13 @@ private:
     if (fingerprint == last_report_)
       return;
     last_report_ = fingerprint;
-    spdlog::info("processor {}: {} records, {} purchases and {} commands decided, {} dead "
-                 "letters, {} commits, {} aborts, {} live item actors, {} partitions",
-                 cfg_.node_id, stats_.records.load(), stats_.purchases_decided.load(),
-                 stats_.commands_decided.load(), stats_.dead_letters.load(), stats_.commits.load(),
-                 stats_.aborts.load(), stats_.live_actors.load(),
-                 stats_.assigned_partitions.load());
+    spdlog::info(
+      "processor {}: {} records, {} purchases and {} commands decided, {} dead "
+      "letters, {} commits, {} aborts, {} live item actors ({} passivated), {} partitions",
+      cfg_.node_id, stats_.records.load(), stats_.purchases_decided.load(),
+      stats_.commands_decided.load(), stats_.dead_letters.load(), stats_.commits.load(),
+      stats_.aborts.load(), stats_.live_actors.load(), stats_.passivated.load(),
+      stats_.assigned_partitions.load());
   }
 
   caf::actor_system& sys_;
@@ -697,7 +745,13 @@ private:
   std::unique_ptr<kafka::consumer> consumer_;
   std::map<int32_t, std::unique_ptr<state_store>> partitions_;
   std::string cluster_id_;
-  std::unordered_map<std::string, std::pair<int32_t, item_actor>> actors_;
+  /// A running item actor.
+  struct live_actor {
+    int32_t partition = 0;
+    item_actor handle;
+    clock_type::time_point last_used;
+  };
+  std::unordered_map<std::string, live_actor> actors_;
   open_txn txn_;
   uint64_t chaos_counter_ = 0;
   uint64_t last_report_ = ~uint64_t{0};

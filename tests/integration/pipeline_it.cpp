@@ -479,3 +479,23 @@ TEST_F(PipelineIT, AStoreDeletedOrCorruptedWhileTheNodeIsDownIsRebuilt) {
   EXPECT_NE(log.find("partition 1: store cannot be opened"), std::string::npos) << tail(log);
   std::filesystem::remove_all(state);
 }
+
+TEST_F(PipelineIT, PassivatedItemActorsComeBackFromTheStateStoreWithTheirState) {
+  auto state = ::testing::TempDir() + prefix + "state";
+  start_node("node-a", {"--state-dir", state, "--max-live-items", "5", "--idle-timeout-ms", "200"});
+  workload w;
+  std::mt19937 rng{17};
+  insert_items(w, 30, rng);
+  wait_decided(0, 30, 120s);
+  buy(w, 2, 0, 1500);
+  auto v = wait_decided(w.purchase_ids.size(), 30 + restock_count(w), 240s);
+  check(w, v);
+  // A stopping node reports how many actors it passivated: it must have done so.
+  ASSERT_EQ(nodes["node-a"]->stop(SIGTERM, 30s), 0);
+  auto log = nodes["node-a"]->log();
+  auto at = log.rfind(" passivated)");
+  ASSERT_NE(at, std::string::npos) << tail(log);
+  auto open = log.rfind('(', at);
+  EXPECT_GT(std::stoll(log.substr(open + 1, at - open - 1)), 30) << tail(log);
+  std::filesystem::remove_all(state);
+}

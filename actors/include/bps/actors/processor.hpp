@@ -39,6 +39,10 @@ struct processor_config {
   /// Where the RocksDB state stores live (one per partition); empty: in memory,
   /// rebuilt from the whole log on every assignment.
   std::string state_dir;
+  /// An item actor idle this long is stopped; its state stays in the store.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// At most this many item actors are alive; the least recently used go first.
+  size_t max_live_items = 100000;
   /// Testing only: abort every Nth transaction after its outputs were produced, to
   /// exercise abort and rewind against a real broker. 0: never.
   uint32_t chaos_abort_every = 0;
@@ -60,6 +64,7 @@ struct processor_stats {
   std::atomic<uint64_t> aborts{0};
   std::atomic<uint64_t> producer_restarts{0};
   std::atomic<uint64_t> live_actors{0};
+  std::atomic<uint64_t> passivated{0};
   std::atomic<uint64_t> assigned_partitions{0};
 };
 
