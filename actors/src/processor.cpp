@@ -124,13 +124,16 @@ public:
         handle(ev->rec);
       }
       if (txn_.open) {
-        drain(false);
+        // Take the answers in bulk: one blocking receive per record costs a thread
+        // wake-up each (measured: ~4k records/s that way).
+        if (txn_.outstanding >= 512)
+          drain(false);
         if (clock_type::now() >= txn_.deadline || txn_.outstanding >= cfg_.max_in_flight)
           commit();
       }
       if (!txn_.open && clock_type::now() >= next_sweep) {
         next_sweep = clock_type::now() + 1s;
-        passivate();
+        passivate(true);
       }
       if (clock_type::now() >= next_report) {
         next_report = clock_type::now() + 10s;
@@ -487,11 +490,12 @@ private:
   /// used ones while more than the bound are alive. Only between transactions:
   /// then every actor's state is committed, and the next request spawns it again
   /// from the state store.
-  void passivate() {
+  void passivate(bool sweep_idle) {
     if (txn_.open || actors_.empty())
       return;
     auto idle_since = clock_type::now() - cfg_.idle_timeout;
-    for (auto it = actors_.begin(); it != actors_.end();) {
+    // The idle sweep visits every actor: once a second, not after every commit.
+    for (auto it = actors_.begin(); sweep_idle && it != actors_.end();) {
       if (it->second.last_used < idle_since) {
         caf::anon_send_exit(it->second.handle, caf::exit_reason::user_shutdown);
         it = actors_.erase(it);
@@ -635,7 +639,7 @@ private:
     }
     remember_committed();
     txn_ = open_txn{};
-    passivate();
+    passivate(false);
   }
 
   /// Writes what the transaction committed into the state stores (after the
