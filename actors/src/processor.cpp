@@ -118,6 +118,10 @@ public:
     while (!stop_) {
       auto ev = consumer_->poll(txn_.open ? 5ms : 100ms);
       if (!ev) {
+        if (kafka::class_of(code_of(ev.error())) == kafka::error_class::fatal)
+          return make_error(ec::kafka_fatal, "the consumer is unusable (" + describe(ev.error())
+                                               + "); is another node running with --node-id "
+                                               + cfg_.node_id + "?");
         spdlog::warn("processor {}: {}", cfg_.node_id, describe(ev.error()));
         std::this_thread::sleep_for(100ms);
       } else if (ev->what == kafka::poll_event::kind::message) {
@@ -204,8 +208,12 @@ private:
       = [this](kafka::rebalance_kind kind, const std::vector<kafka::topic_partition>& tps) {
           on_rebalance(kind, tps);
         };
-    // A dead node's partitions move after 10 s, not the default 45 s.
-    opts.extra = {{"session.timeout.ms", "10000"}, {"heartbeat.interval.ms", "2000"}};
+    // Static membership (KIP-345): a node restarted with the same id takes its
+    // place back at once, without a rebalance. A dead node's partitions move to
+    // the others after the session timeout: 10 s, not the default 45 s.
+    opts.extra = {{"session.timeout.ms", "10000"},
+                  {"heartbeat.interval.ms", "2000"},
+                  {"group.instance.id", cfg_.topic_prefix + "processor." + cfg_.node_id}};
     for (const auto& [k, v] : cfg_.extra)
       opts.extra[k] = v;
     auto c = kafka::consumer::make(opts);
