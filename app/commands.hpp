@@ -55,6 +55,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
 struct replay_options {
   bool verify = false;
   bool allow_undecided = false;
+  std::string state_dir;
 };
 int run_replay(const kafka_options& k, const replay_options& r);
 

@@ -226,6 +226,8 @@ int run_main(int argc, char** argv) {
               "print a summary");
   add_kafka_options(replay, k);
   replay->add_flag("--verify", r.verify, "check every invariant; exit 1 naming each violation");
+  replay->add_option("--state-dir", r.state_dir,
+                     "with --verify: also compare the state stores a node keeps here");
   replay->add_flag("--allow-undecided", r.allow_undecided,
                    "requests still waiting for their outcome are not violations (a live system)");
 

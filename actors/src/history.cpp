@@ -64,6 +64,7 @@ history::summary history::check(bool allow_undecided) const {
     }
     if (++outcomes[p.purchase_id] > 1)
       v.push_back("purchase " + p.purchase_id + " has more than one outcome");
+    s.outcomes.emplace(p.purchase_id, p);
     if (p.status == purchase_status::successful) {
       ++s.purchases_successful;
       sold[p.item_id] += p.quantity;
@@ -204,6 +205,37 @@ history::summary history::check(bool allow_undecided) const {
       v.push_back("item " + item_id + " is in the items topic but no outcome created it");
   s.items = s.rebuilt.size();
   return s;
+}
+
+store_check check_store(bps::state_store& store, const history::summary& replay,
+                        const std::string& name) {
+  store_check out;
+  store.for_each(
+    [&](const item& x) {
+      ++out.items;
+      auto it = replay.rebuilt.find(x.item_id);
+      auto log_version = it == replay.rebuilt.end() ? 0 : it->second.version;
+      if (x.version > log_version)
+        out.violations.push_back(name + ": item " + x.item_id + " is at version "
+                                 + std::to_string(x.version) + ", ahead of the log ("
+                                 + std::to_string(log_version) + ")");
+      else if (x.version < log_version)
+        ++out.behind;
+      else if (!(x == it->second))
+        out.violations.push_back(name + ": item " + x.item_id + " at version "
+                                 + std::to_string(x.version) + " differs from the replay");
+    },
+    [&](const purchase& p) {
+      ++out.purchases;
+      auto it = replay.outcomes.find(p.purchase_id);
+      if (it == replay.outcomes.end())
+        out.violations.push_back(name + ": purchase " + p.purchase_id
+                                 + " is decided in the store but not in the log");
+      else if (!(it->second == p))
+        out.violations.push_back(name + ": purchase " + p.purchase_id
+                                 + " has another outcome in the store than in the log");
+    });
+  return out;
 }
 
 } // namespace bps::domain

@@ -46,6 +46,14 @@ public:
     return {};
   }
 
+  void for_each(const std::function<void(const domain::item&)>& on_item,
+                const std::function<void(const domain::purchase&)>& on_purchase) override {
+    for (const auto& [id, x] : items_)
+      on_item(x);
+    for (const auto& [id, p] : purchases_)
+      on_purchase(p);
+  }
+
 private:
   std::unordered_map<std::string, domain::item> items_;
   std::unordered_map<std::string, domain::purchase> purchases_;

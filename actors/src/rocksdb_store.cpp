@@ -95,6 +95,18 @@ public:
     return from_status("write", db_->Write({}, &wb));
   }
 
+  void for_each(const std::function<void(const domain::item&)>& on_item,
+                const std::function<void(const domain::purchase&)>& on_purchase) override {
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator({})};
+    for (it->Seek(item_prefix); it->Valid() && it->key().starts_with(item_prefix); it->Next())
+      if (auto d = domain::decode_item(it->value().ToStringView()))
+        on_item(*d.value);
+    for (it->Seek(purchase_prefix); it->Valid() && it->key().starts_with(purchase_prefix);
+         it->Next())
+      if (auto d = domain::decode_purchase(it->value().ToStringView()))
+        on_purchase(*d.value);
+  }
+
   std::optional<std::string> get(const char* key) {
     std::string value;
     if (!db_->Get({}, key, &value).ok())
@@ -124,6 +136,19 @@ caf::expected<std::unique_ptr<rocksdb_store>> open_raw(const std::string& dir) {
 }
 
 } // namespace
+
+caf::expected<std::unique_ptr<state_store>> open_rocksdb_store_read_only(const std::string& dir,
+                                                                         std::string& identity) {
+  if (!std::filesystem::exists(dir))
+    return make_error(ec::invalid_argument, "no state store in " + dir);
+  rocksdb::DB* raw = nullptr;
+  auto st = rocksdb::DB::OpenForReadOnly(store_options(), dir, &raw);
+  if (!st.ok())
+    return from_status("open " + dir + " read-only", st);
+  auto store = std::make_unique<rocksdb_store>(std::unique_ptr<rocksdb::DB>{raw});
+  identity = store->get(identity_key).value_or("");
+  return std::unique_ptr<state_store>{std::move(store)};
+}
 
 std::string store_identity::to_string() const {
   return fmt::format("cluster={} prefix={} partition={}/{}", cluster_id, topic_prefix, partition,

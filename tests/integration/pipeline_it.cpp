@@ -208,7 +208,7 @@ protected:
   }
 
   /// The invariants, from what the test sent.
-  void check(workload& w, const log_view& v) {
+  void check(workload& w, const log_view& v, const std::string& state_dir = "") {
     for (const auto& id : w.purchase_ids) {
       auto it = v.outcomes.find(id);
       ASSERT_NE(it, v.outcomes.end()) << "purchase " << id << " has no outcome";
@@ -237,10 +237,15 @@ protected:
       total_sold += sold[item_id];
     }
     EXPECT_GT(total_sold, 0);
-    auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
-                      + " --topic-prefix " + prefix);
+    auto replay
+      = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
+            + " --topic-prefix " + prefix + (state_dir.empty() ? "" : " --state-dir " + state_dir));
     EXPECT_EQ(replay.exit_code, 0) << replay.output;
     EXPECT_NE(replay.output.find("every invariant holds"), std::string::npos) << replay.output;
+    if (!state_dir.empty()) { // the stores were compared too
+      EXPECT_NE(replay.output.find("state stores: 6 of 6 partitions"), std::string::npos)
+        << replay.output;
+    }
   }
 
   std::string prefix;
@@ -449,7 +454,7 @@ TEST_F(PipelineIT, AKillBetweenTheCommitAndTheStoreWriteIsCaughtUpOnRestart) {
   start_node("node-a", {"--state-dir", state});
   buy(w, 2, 1000, 500);
   auto v = wait_decided(w.purchase_ids.size(), 20 + restock_count(w), 240s);
-  check(w, v);
+  check(w, v, state);
   EXPECT_NE(nodes["node-a"]->log().find("existing store"), std::string::npos);
   std::filesystem::remove_all(state);
 }
@@ -473,7 +478,7 @@ TEST_F(PipelineIT, AStoreDeletedOrCorruptedWhileTheNodeIsDownIsRebuilt) {
   start_node("node-a", {"--state-dir", state});
   buy(w, 2, 600, 600);
   auto v = wait_decided(w.purchase_ids.size(), 20 + restock_count(w), 240s);
-  check(w, v);
+  check(w, v, state);
   auto log = nodes["node-a"]->log();
   EXPECT_NE(log.find("partition 0: new store"), std::string::npos) << tail(log);
   EXPECT_NE(log.find("partition 1: store cannot be opened"), std::string::npos) << tail(log);
@@ -489,7 +494,7 @@ TEST_F(PipelineIT, PassivatedItemActorsComeBackFromTheStateStoreWithTheirState) 
   wait_decided(0, 30, 120s);
   buy(w, 2, 0, 1500);
   auto v = wait_decided(w.purchase_ids.size(), 30 + restock_count(w), 240s);
-  check(w, v);
+  check(w, v, state);
   // A stopping node reports how many actors it passivated: it must have done so.
   ASSERT_EQ(nodes["node-a"]->stop(SIGTERM, 30s), 0);
   auto log = nodes["node-a"]->log();

@@ -131,4 +131,40 @@ CAF_TEST(a duplicate request that went to dead letters needs no outcome) {
   CAF_CHECK_EQUAL(s.rejected_requests, 1u);
 }
 
+CAF_TEST(a state store is checked against the replay and never ahead of it) {
+  insert(5);
+  auto outcome = buy(2);
+  snapshot();
+  auto replay = h.check();
+  CAF_REQUIRE(replay.violations.empty());
+  auto store = bps::make_memory_store();
+  bps::state_batch batch;
+  batch.items.push_back(item{"b", "B", 5, 1}); // behind: version 1 of 2
+  batch.purchases.push_back(outcome);
+  CAF_REQUIRE(!store->apply(batch));
+  auto c = check_store(*store, replay, "store");
+  CAF_CHECK(c.violations.empty());
+  CAF_CHECK_EQUAL(c.behind, 1u);
+  CAF_CHECK_EQUAL(c.purchases, 1u);
+
+  bps::state_batch ahead;
+  ahead.items.push_back(item{"b", "B", 1, 7});
+  purchase forged = outcome;
+  forged.purchase_id = "p-never";
+  ahead.purchases.push_back(forged);
+  CAF_REQUIRE(!store->apply(ahead));
+  c = check_store(*store, replay, "store");
+  CAF_REQUIRE_EQUAL(c.violations.size(), 2u);
+  CAF_CHECK(c.violations[0].find("ahead of the log") != std::string::npos);
+  CAF_CHECK(c.violations[1].find("p-never") != std::string::npos);
+
+  auto same_version = bps::make_memory_store();
+  bps::state_batch wrong;
+  wrong.items.push_back(item{"b", "B", 4, 2}); // the log says quantity 3 at version 2
+  CAF_REQUIRE(!same_version->apply(wrong));
+  c = check_store(*same_version, replay, "store");
+  CAF_REQUIRE_EQUAL(c.violations.size(), 1u);
+  CAF_CHECK(c.violations[0].find("differs from the replay") != std::string::npos);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

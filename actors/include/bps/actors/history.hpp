@@ -12,6 +12,7 @@
 
 #include "bps/actors/codec.hpp"
 #include "bps/actors/domain.hpp"
+#include "bps/actors/state_store.hpp"
 
 namespace bps::domain {
 
@@ -56,6 +57,8 @@ public:
     std::vector<std::string> violations;
     /// The state rebuilt from the chains of outcomes, per item.
     std::map<std::string, item> rebuilt;
+    /// The one outcome of each decided purchase.
+    std::map<std::string, purchase> outcomes;
   };
 
   /// Rebuilds each item from its chain of outcomes and checks: every CREATED
@@ -73,5 +76,20 @@ private:
   std::set<position> dead_lettered_;
   size_t dead_letters_ = 0;
 };
+
+/// How a node's state store compares with the replayed log.
+struct store_check {
+  size_t items = 0;
+  /// Items at an older version than the log: the store catches up on assignment.
+  size_t behind = 0;
+  size_t purchases = 0;
+  std::vector<std::string> violations;
+};
+
+/// Compares a store with a replay: no item is ahead of the log, an item at the
+/// log's version equals the rebuilt one, and every stored purchase outcome is the
+/// log's outcome.
+store_check check_store(bps::state_store& store, const history::summary& replay,
+                        const std::string& name);
 
 } // namespace bps::domain

@@ -7,6 +7,7 @@
 // RocksDB include here (rocksdb_store.cpp holds it).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,10 @@ public:
   /// Applies a batch atomically (all or nothing). An item older than the stored one
   /// (lower version) is ignored, so applying the same log twice changes nothing.
   virtual caf::error apply(const state_batch& batch) = 0;
+  /// Visits every item, then every purchase outcome (for checks, not the hot path).
+  virtual void for_each(const std::function<void(const domain::item&)>& on_item,
+                        const std::function<void(const domain::purchase&)>& on_purchase)
+    = 0;
 };
 
 /// A store in memory: starts empty at positions 0 (so it is rebuilt from the whole
@@ -71,6 +76,11 @@ struct store_identity {
 /// empty; `note` then says why (for the log).
 caf::expected<std::unique_ptr<state_store>>
 open_rocksdb_store(const std::string& dir, const store_identity& id, std::string& note);
+
+/// Opens an existing RocksDB store read-only (a running node may hold it open);
+/// nothing is created, changed or deleted. `identity` receives the stored identity.
+caf::expected<std::unique_ptr<state_store>> open_rocksdb_store_read_only(const std::string& dir,
+                                                                         std::string& identity);
 
 /// Deletes the store in `dir` (nothing if there is none).
 caf::error destroy_rocksdb_store(const std::string& dir);
