@@ -504,3 +504,40 @@ TEST_F(PipelineIT, PassivatedItemActorsComeBackFromTheStateStoreWithTheirState) 
   EXPECT_GT(std::stoll(log.substr(open + 1, at - open - 1)), 30) << tail(log);
   std::filesystem::remove_all(state);
 }
+
+TEST_F(PipelineIT, AStoreOfTopicsThatWereDeletedAndCreatedAnewIsRebuilt) {
+  auto state = ::testing::TempDir() + prefix + "state";
+  start_node("node-a", {"--state-dir", state});
+  workload first;
+  std::mt19937 rng{19};
+  insert_items(first, 12, rng);
+  wait_decided(0, 12, 120s);
+  ASSERT_EQ(nodes["node-a"]->stop(SIGTERM, 30s), 0);
+  // The operator deletes the topics and creates them again: the stores now point
+  // past the end of the new, empty logs.
+  ASSERT_FALSE(admin->delete_topics(topics.all(), 30s));
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  for (const auto& name : topics.all()) {
+    for (;;) {
+      auto d = admin->describe_topic(name, 10s);
+      if (d && !*d)
+        break;
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << name << " was not deleted";
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  auto created
+    = must(kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, partitions), 30s));
+  ASSERT_EQ(created.created.size(), 4u);
+  start_node("node-a", {"--state-dir", state});
+  workload w;
+  insert_items(w, 12, rng);
+  wait_decided(0, 12, 120s);
+  buy(w, 2, 0, 300);
+  auto v = wait_decided(w.purchase_ids.size(), 12 + restock_count(w), 240s);
+  check(w, v, state);
+  EXPECT_NE(nodes["node-a"]->log().find("store reaches beyond the end of the log"),
+            std::string::npos)
+    << tail(nodes["node-a"]->log());
+  std::filesystem::remove_all(state);
+}
