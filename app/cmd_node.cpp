@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <thread>
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
@@ -58,6 +60,13 @@ int run_node(const kafka_options& k, const node_options& n) {
   // throughput keeps one busy item actor from holding a worker thread.
   cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("scheduler.max-throughput", size_t{64});
+  // The processor thread and librdkafka's threads need a core too: by default the
+  // item actors get the others (measured on 2 cores: 1 worker decides ~20% more
+  // purchases per second than 2).
+  auto cores = std::max(1u, std::thread::hardware_concurrency());
+  auto workers = n.worker_threads > 0 ? static_cast<size_t>(n.worker_threads)
+                                      : static_cast<size_t>(std::max(1u, cores - 1));
+  cfg.set("scheduler.max-threads", workers);
   caf::actor_system sys{cfg};
 
   std::signal(SIGINT, on_signal);
@@ -78,7 +87,8 @@ int run_node(const kafka_options& k, const node_options& n) {
   if (n.chaos_abort_every > 0)
     spdlog::warn("node {}: --chaos-abort-every {}: aborting transactions on purpose (testing only)",
                  node_id, n.chaos_abort_every);
-  spdlog::info("node {} starting: Kafka {}, topic prefix {}", node_id, k.bootstrap, k.topic_prefix);
+  spdlog::info("node {} starting: Kafka {}, topic prefix {}, {} actor worker thread(s)", node_id,
+               k.bootstrap, k.topic_prefix, workers);
   processor_stats stats;
   auto err = run_processor(sys, pc, stop_requested, stats);
   if (err)

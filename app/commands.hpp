@@ -33,6 +33,8 @@ struct node_options {
   std::string state_dir;
   int64_t idle_timeout_ms = 60000;
   int64_t max_live_items = 100000;
+  /// CAF worker threads for the item actors; 0: one less than the cores (at least 1).
+  int64_t worker_threads = 0;
   uint32_t chaos_crash_after_commit = 0;
 };
 int run_node(const kafka_options& k, const node_options& n);

@@ -162,6 +162,11 @@ int run_main(int argc, char** argv) {
                  "passivated first")
     ->check(CLI::Range(int64_t{1}, int64_t{100000000}))
     ->capture_default_str();
+  node
+    ->add_option("--worker-threads", n.worker_threads,
+                 "threads that run the item actors (0: one less than the cores, at least 1)")
+    ->check(CLI::Range(int64_t{0}, int64_t{256}))
+    ->capture_default_str();
   node->add_option("--state-dir", n.state_dir,
                    "keep each partition's state in a RocksDB store here, for fast restarts "
                    "(default: in memory, rebuilt from Kafka on every start)");
