@@ -236,6 +236,8 @@ private:
       for (auto p : numbers) {
         stop_actors(p);
         partitions_.erase(p);
+        own_purchases_.erase(p);
+        own_commands_.erase(p);
       }
       stats_.assigned_partitions = partitions_.size();
       spdlog::info("processor {}: partitions revoked: {}", cfg_.node_id, fmt::join(numbers, ","));
@@ -409,10 +411,23 @@ private:
       txn_.deadline = clock_type::now() + cfg_.commit_interval;
     }
     txn_.offsets[{rec.topic, rec.partition}] = rec.offset + 1;
-    if (rec.topic == topics_.purchases)
-      handle_request<purchase_kind>(rec);
-    else if (rec.topic == topics_.item_commands)
-      handle_request<command_kind>(rec);
+    if (rec.topic == topics_.purchases) {
+      if (!is_own_output(own_purchases_, rec))
+        handle_request<purchase_kind>(rec);
+    } else if (rec.topic == topics_.item_commands) {
+      if (!is_own_output(own_commands_, rec))
+        handle_request<command_kind>(rec);
+    }
+  }
+
+  /// True for an outcome this node committed (known by its offset): nothing to decide.
+  bool is_own_output(std::map<int32_t, std::unordered_set<int64_t>>& own,
+                     const kafka::record& rec) {
+    auto it = own.find(rec.partition);
+    if (it == own.end() || it->second.erase(rec.offset) == 0)
+      return false;
+    ++stats_.outcomes_skipped;
+    return true;
   }
 
   /// Checks what every request must satisfy; returns the reason it does not.
@@ -656,6 +671,15 @@ private:
   void remember_committed() {
     producer_->poll(milliseconds{0}); // serve the last delivery reports
     auto delivered = producer_->take_delivered();
+    // Our committed outcomes come back to us in the input topics: remember where,
+    // so that they are skipped without being decoded.
+    for (const auto& [tp, offsets] : delivered) {
+      auto* own = tp.topic == topics_.purchases       ? &own_purchases_
+                  : tp.topic == topics_.item_commands ? &own_commands_
+                                                      : nullptr;
+      if (own != nullptr && partitions_.count(tp.partition) > 0)
+        (*own)[tp.partition].insert(offsets.begin(), offsets.end());
+    }
     for (auto& [item_id, snap] : txn_.snapshots)
       txn_.outputs[snap.first].items.push_back(std::move(snap.second));
     for (auto& [number, batch] : txn_.outputs) {
@@ -665,8 +689,8 @@ private:
         continue;
       auto pos = it->second->positions();
       auto advance = [&](const std::string& topic, int64_t& at) {
-        if (auto d = delivered.find({topic, p}); d != delivered.end())
-          at = std::max(at, d->second + 1);
+        if (auto d = delivered.find({topic, p}); d != delivered.end() && !d->second.empty())
+          at = std::max(at, *std::max_element(d->second.begin(), d->second.end()) + 1);
       };
       advance(topics_.items, pos.items);
       advance(topics_.purchases, pos.purchases);
@@ -757,6 +781,9 @@ private:
   std::unique_ptr<kafka::consumer> consumer_;
   std::map<int32_t, std::unique_ptr<state_store>> partitions_;
   std::string cluster_id_;
+  /// Offsets of this node's committed outputs in the input topics, not yet read back.
+  std::map<int32_t, std::unordered_set<int64_t>> own_purchases_;
+  std::map<int32_t, std::unordered_set<int64_t>> own_commands_;
   /// A running item actor.
   struct live_actor {
     int32_t partition = 0;

@@ -22,8 +22,7 @@ class delivery_reports : public RdKafka::DeliveryReportCb {
 public:
   void dr_cb(RdKafka::Message& msg) override {
     if (msg.err() == RdKafka::ERR_NO_ERROR) {
-      auto& slot = delivered[{msg.topic_name(), msg.partition()}];
-      slot = std::max(slot, msg.offset());
+      delivered[{msg.topic_name(), msg.partition()}].push_back(msg.offset());
       return;
     }
     ++failures;
@@ -35,7 +34,7 @@ public:
   RdKafka::ErrorCode first_code = RdKafka::ERR_NO_ERROR;
   std::string first_topic;
   std::atomic<uint64_t> failures{0};
-  std::map<topic_partition, int64_t> delivered;
+  std::map<topic_partition, std::vector<int64_t>> delivered;
 };
 
 } // namespace
@@ -157,7 +156,7 @@ caf::error producer::abort_transaction(milliseconds timeout) {
                             impl_->handle->abort_transaction(static_cast<int>(timeout.count())));
 }
 
-std::map<topic_partition, int64_t> producer::take_delivered() {
+std::map<topic_partition, std::vector<int64_t>> producer::take_delivered() {
   return std::exchange(impl_->reports.delivered, {});
 }
 

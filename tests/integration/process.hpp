@@ -27,8 +27,11 @@ public:
     stop(SIGKILL, std::chrono::seconds{5});
   }
 
-  /// Starts `args[0]` with `args`; returns false if it could not be started.
+  /// Starts `args[0]` with `args`; returns false if it could not be started or
+  /// is still running.
   bool start(const std::vector<std::string>& args, const std::string& log_path) {
+    if (pid_ > 0)
+      return false; // still running: a second start would leak the first process
     log_ = log_path;
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);

@@ -63,9 +63,9 @@ public:
   caf::error commit_transaction(milliseconds timeout);
   caf::error abort_transaction(milliseconds timeout);
 
-  /// The highest offset delivered per partition since the last call (served by
-  /// poll/flush/commit), and forgets them.
-  std::map<topic_partition, int64_t> take_delivered();
+  /// The offsets delivered per partition since the last call (served by
+  /// poll/flush/commit), in delivery order, and forgets them.
+  std::map<topic_partition, std::vector<int64_t>> take_delivered();
 
   /// Delivery failures seen so far (all time).
   uint64_t delivery_failures() const noexcept;
