@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 #include <unistd.h>
 
@@ -43,6 +45,25 @@ int run_node(const kafka_options& k, const node_options& n) {
       return fail("option --node-id: \"" + node_id
                     + "\" may hold only letters, digits, '-', '_' and '.'",
                   exit_usage);
+
+  if (!n.state_dir.empty()) {
+    // Fail now, not on the first assignment: an unusable state directory would
+    // otherwise make the node retry rehydration forever.
+    std::error_code ec_fs;
+    std::filesystem::create_directories(n.state_dir, ec_fs);
+    auto probe = std::filesystem::path{n.state_dir} / ".bps-write-test";
+    if (!ec_fs) {
+      std::ofstream out{probe};
+      if (!(out << "ok"))
+        ec_fs = std::make_error_code(std::errc::permission_denied);
+    }
+    std::error_code ignored;
+    std::filesystem::remove(probe, ignored);
+    if (!std::filesystem::is_directory(n.state_dir) || ec_fs)
+      return fail("option --state-dir: \"" + n.state_dir
+                    + "\" cannot be created or written; give a writable directory",
+                  exit_usage);
+  }
 
   // The topics must exist and fit before the node joins the group.
   auto admin = kafka::admin::make(k.bootstrap);

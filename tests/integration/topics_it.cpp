@@ -123,6 +123,17 @@ TEST_F(TopicsIT, CliEnsureTakesItsSettingsFromTheEnvironmentAndAConfigFile) {
   std::remove(conf.c_str());
 }
 
+TEST_F(TopicsIT, CliRefusesABadNodeIdOrStateDirBeforeTouchingKafka) {
+  auto node
+    = std::string{BPS_EXE} + " node --bootstrap " + bootstrap() + " --topic-prefix " + prefix;
+  auto bad_id = run(node + " --node-id 'node 1'");
+  EXPECT_EQ(bad_id.exit_code, 2) << bad_id.output;
+  EXPECT_NE(bad_id.output.find("option --node-id"), std::string::npos) << bad_id.output;
+  auto bad_dir = run(node + " --node-id n1 --state-dir /proc/bps-cannot-be-here");
+  EXPECT_EQ(bad_dir.exit_code, 2) << bad_dir.output;
+  EXPECT_NE(bad_dir.output.find("option --state-dir"), std::string::npos) << bad_dir.output;
+}
+
 TEST_F(TopicsIT, CliRefusesABadPrefixBeforeTouchingKafka) {
   auto r = run(bps_ensure("'bad prefix/'"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
