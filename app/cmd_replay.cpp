@@ -1,4 +1,5 @@
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -17,6 +18,9 @@ namespace bps::cli {
 int run_replay(const kafka_options& k, const replay_options& r) {
   if (auto err = kafka::validate_topic_prefix(k.topic_prefix))
     return fail("option --topic-prefix: " + describe(err), exit_usage);
+  // A mistyped state directory must not pass as "nothing to compare".
+  if (!r.state_dir.empty() && !std::filesystem::is_directory(r.state_dir))
+    return fail("option --state-dir: \"" + r.state_dir + "\" is not a directory", exit_usage);
   auto topics = kafka::topic_names::with_prefix(k.topic_prefix);
   auto admin = kafka::admin::make(k.bootstrap);
   if (!admin)

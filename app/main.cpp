@@ -241,7 +241,9 @@ int run_main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // CLI11 prints the message; its own exit codes (105 for a validation error, ...)
+    // become the documented one: 2 for any bad usage, 0 for --help.
+    return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
   if (g.config.empty())
     if (const char* c = std::getenv("BPS_CONFIG"); c != nullptr)

@@ -134,6 +134,28 @@ TEST_F(TopicsIT, CliRefusesABadNodeIdOrStateDirBeforeTouchingKafka) {
   EXPECT_NE(bad_dir.output.find("option --state-dir"), std::string::npos) << bad_dir.output;
 }
 
+TEST_F(TopicsIT, CliRefusesOutOfRangeNodeSettingsAndAMissingReplayStateDir) {
+  auto node = std::string{BPS_EXE} + " node --bootstrap " + bootstrap() + " --node-id n1 ";
+  for (const auto& [flag, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--worker-threads", "-1"},
+                                                        {"--max-live-items", "0"},
+                                                        {"--idle-timeout-ms", "5"},
+                                                        {"--commit-interval-ms", "abc"}}) {
+    auto r = run(node + flag + " " + value);
+    EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.output;
+    EXPECT_NE(r.output.find(flag), std::string::npos) << r.output;
+  }
+  auto wait = run(std::string{BPS_EXE}
+                  + " purchase --item-id a --quantity 1 --purchased-by x "
+                    "--wait-ms -5");
+  EXPECT_EQ(wait.exit_code, 2) << wait.output;
+  EXPECT_NE(wait.output.find("--wait-ms"), std::string::npos) << wait.output;
+  auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
+                    + " --state-dir /nonexistent/bps-state");
+  EXPECT_EQ(replay.exit_code, 2) << replay.output;
+  EXPECT_NE(replay.output.find("option --state-dir"), std::string::npos) << replay.output;
+}
+
 TEST_F(TopicsIT, CliRefusesABadPrefixBeforeTouchingKafka) {
   auto r = run(bps_ensure("'bad prefix/'"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
