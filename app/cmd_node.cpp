@@ -3,16 +3,21 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
+
+#include <fmt/format.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <spdlog/spdlog.h>
 
+#include "bps/actors/gateway.hpp"
 #include "bps/actors/messages.hpp"
 #include "bps/actors/processor.hpp"
 #include "bps/error.hpp"
+#include "bps/http/service.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/topics.hpp"
 #include "commands.hpp"
@@ -32,6 +37,122 @@ std::string host_name() {
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0')
     return "node";
   return buf;
+}
+
+/// HTTP settings checked before anything starts.
+struct http_plan {
+  bool enabled = false;
+  http::server_options server;
+  http::service_config service;
+};
+
+caf::expected<http_plan> plan_http(const node_options& n) {
+  http_plan plan;
+  if (n.http == "off")
+    return plan;
+  plan.enabled = true;
+  auto colon = n.http.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    try {
+      size_t used = 0;
+      port = std::stoi(n.http.substr(colon + 1), &used);
+      if (used != n.http.size() - colon - 1)
+        port = -1;
+    } catch (const std::exception&) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535)
+    return make_error(ec::invalid_argument, "option --http: \"" + n.http
+                                              + "\" is not ADDR:PORT (e.g. 127.0.0.1:8080) or off");
+  plan.server.address = n.http.substr(0, colon);
+  if (plan.server.address.size() > 2 && plan.server.address.front() == '[')
+    plan.server.address = plan.server.address.substr(1, plan.server.address.size() - 2);
+  plan.server.port = static_cast<uint16_t>(port);
+  plan.server.io_threads = static_cast<int>(n.http_threads);
+  plan.server.max_body_bytes = static_cast<size_t>(n.http_max_body_bytes);
+  plan.server.max_header_bytes = static_cast<size_t>(n.http_max_header_bytes);
+  plan.server.read_timeout = std::chrono::milliseconds{n.http_read_timeout_ms};
+  plan.server.max_in_flight = static_cast<size_t>(n.http_max_in_flight);
+  // A handler answers within its wait (or the command wait) plus Kafka's write
+  // timeout; beyond that something is stuck, and the client hears so.
+  plan.server.handler_timeout
+    = std::chrono::milliseconds{std::max(n.http_max_wait_ms, n.http_command_wait_ms) + 20000};
+  plan.service.auth = n.http_auth == "on";
+  plan.service.max_wait = std::chrono::milliseconds{n.http_max_wait_ms};
+  plan.service.command_wait = std::chrono::milliseconds{n.http_command_wait_ms};
+  if (plan.service.auth) {
+    if (n.http_api_keys.empty())
+      return make_error(ec::invalid_argument,
+                        "option --http-auth is on but no API keys are given: set "
+                        "BPS_HTTP_API_KEYS=NAME:ROLE:TOKEN[,...] (or --http-api-keys), or run "
+                        "with --http-auth off for a local demo");
+    auto keys = http::parse_api_keys(n.http_api_keys);
+    if (!keys)
+      return make_error(ec::invalid_argument, "option --http-api-keys: " + keys.error.message);
+    plan.service.keys = std::move(*keys.value);
+  }
+  return plan;
+}
+
+/// Lets the HTTP server hold as many connections as the hard limit allows.
+void raise_file_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+std::string node_metrics(const processor_stats& s, const gateway::stats& g,
+                         const http::server& srv) {
+  using http::metric_line;
+  std::string out;
+  out += "# HELP bps_purchases_decided_total Purchases this node decided, by outcome (an "
+         "aborted transaction's are decided again).\n# TYPE bps_purchases_decided_total "
+         "counter\n";
+  out += fmt::format("bps_purchases_decided_total{{outcome=\"SUCCESSFUL\"}} {}\n",
+                     s.purchases_successful.load());
+  out += fmt::format("bps_purchases_decided_total{{outcome=\"FAILED\"}} {}\n",
+                     s.purchases_failed.load());
+  out += "# HELP bps_purchases_committed_total Committed purchase outcomes seen by this node's "
+         "view (all nodes), by outcome.\n# TYPE bps_purchases_committed_total counter\n";
+  out += fmt::format("bps_purchases_committed_total{{outcome=\"SUCCESSFUL\"}} {}\n",
+                     g.purchases_successful.load());
+  out += fmt::format("bps_purchases_committed_total{{outcome=\"FAILED\"}} {}\n",
+                     g.purchases_failed.load());
+  out += metric_line("bps_commands_decided_total", "counter", "Item commands this node decided.",
+                     static_cast<double>(s.commands_decided.load()));
+  out += metric_line("bps_commands_rejected_total", "counter", "Item commands this node rejected.",
+                     static_cast<double>(s.commands_rejected.load()));
+  out += metric_line("bps_transaction_commits_total", "counter", "Kafka transactions committed.",
+                     static_cast<double>(s.commits.load()));
+  out += metric_line("bps_transaction_aborts_total", "counter", "Kafka transactions aborted.",
+                     static_cast<double>(s.aborts.load()));
+  out += metric_line("bps_dead_letters_total", "counter", "Records sent to dead letters.",
+                     static_cast<double>(s.dead_letters.load()));
+  out += metric_line("bps_consumer_lag_records", "gauge",
+                     "Requests not yet read in this node's partitions.",
+                     static_cast<double>(s.consumer_lag.load()));
+  out += metric_line("bps_live_item_actors", "gauge", "Item actors alive now.",
+                     static_cast<double>(s.live_actors.load()));
+  out += metric_line("bps_assigned_partitions", "gauge", "Partitions this node owns.",
+                     static_cast<double>(s.assigned_partitions.load()));
+  out += metric_line("bps_gateway_writes_total", "counter", "Requests the gateway wrote to Kafka.",
+                     static_cast<double>(g.writes.load()));
+  out += metric_line("bps_gateway_write_failures_total", "counter",
+                     "Gateway writes Kafka did not take.",
+                     static_cast<double>(g.write_failures.load()));
+  out += metric_line("bps_gateway_waiting", "gauge", "Clients waiting for an outcome.",
+                     static_cast<double>(g.waiting.load()));
+  out += metric_line("bps_gateway_view_items", "gauge", "Items in the committed view.",
+                     static_cast<double>(g.items.load()));
+  out += metric_line("bps_http_in_flight", "gauge", "HTTP requests being handled.",
+                     static_cast<double>(srv.in_flight()));
+  out += metric_line("bps_http_connections", "gauge", "Open HTTP connections.",
+                     static_cast<double>(srv.connections()));
+  return out;
 }
 
 } // namespace
@@ -65,6 +186,10 @@ int run_node(const kafka_options& k, const node_options& n) {
                   exit_usage);
   }
 
+  auto http_settings = plan_http(n);
+  if (!http_settings)
+    return fail(describe(http_settings.error()), exit_usage);
+
   // The topics must exist and fit before the node joins the group.
   auto admin = kafka::admin::make(k.bootstrap);
   if (!admin)
@@ -77,6 +202,7 @@ int run_node(const kafka_options& k, const node_options& n) {
 
   caf::actor_system_config cfg;
   cfg.add_message_types<caf::id_block::bps>();
+  gateway::gateway::add_message_types(cfg);
   // The sharing scheduler does not burn CPU when idle (PLATFORM-NOTES); a bounded
   // throughput keeps one busy item actor from holding a worker thread.
   cfg.set("scheduler.policy", caf::atom("sharing"));
@@ -111,7 +237,62 @@ int run_node(const kafka_options& k, const node_options& n) {
   spdlog::info("node {} starting: Kafka {}, topic prefix {}, {} actor worker thread(s)", node_id,
                k.bootstrap, k.topic_prefix, workers);
   processor_stats stats;
+
+  // The HTTP gateway: its own producer and committed view, then the server.
+  std::unique_ptr<gateway::gateway> gw;
+  std::unique_ptr<http::service> api;
+  std::unique_ptr<http::server> web;
+  std::atomic<http::server*> web_ptr{nullptr}; // for /metrics, cleared before the server stops
+  if (http_settings->enabled) {
+    raise_file_limit();
+    gateway::config gc;
+    gc.bootstrap = k.bootstrap;
+    gc.topic_prefix = k.topic_prefix;
+    gc.remember = std::chrono::milliseconds{n.http_idempotency_window_ms};
+    gc.write_timeout = std::chrono::milliseconds{k.timeout_ms};
+    auto started = gateway::gateway::start(sys, gc);
+    if (!started)
+      return fail("HTTP gateway: " + describe(started.error()), exit_failed);
+    gw = std::move(*started);
+    auto* g = gw.get();
+    auto ready = [&stats, g] {
+      const auto& gs = g->counters();
+      http::readiness r;
+      r.ready = gs.kafka_reachable && gs.view_ready && stats.assigned_partitions > 0
+                && !stats.rehydrating;
+      r.checks_json = fmt::format(R"({{"kafka":{},"view":{},"partitions":{},"rehydrating":{}}})",
+                                  gs.kafka_reachable.load(), gs.view_ready.load(),
+                                  stats.assigned_partitions.load(), stats.rehydrating.load());
+      return r;
+    };
+    api
+      = std::make_unique<http::service>(*gw, http_settings->service, ready, [&stats, g, &web_ptr] {
+          auto* srv = web_ptr.load();
+          return srv ? node_metrics(stats, g->counters(), *srv) : std::string{};
+        });
+    auto* svc = api.get();
+    auto server = http::server::start(
+      http_settings->server,
+      [svc](http::request&& req, http::responder reply) {
+        svc->handle(std::move(req), std::move(reply));
+      },
+      [svc](int status) { svc->count_refusal(status); });
+    if (!server)
+      return fail(describe(server.error()), exit_usage);
+    web = std::move(*server);
+    web_ptr = web.get();
+    spdlog::info("node {}: HTTP on http://{}:{}/ ({} I/O threads), auth {}", node_id,
+                 http_settings->server.address, web->port(), http_settings->server.io_threads,
+                 http_settings->service.auth
+                   ? fmt::format("on ({} API keys)", http_settings->service.keys.size())
+                   : std::string{"OFF: anyone who can connect may change items"});
+  }
+
   auto err = run_processor(sys, pc, stop_requested, stats);
+  web_ptr = nullptr;
+  web.reset();
+  api.reset();
+  gw.reset();
   if (err)
     return fail(describe(err), exit_failed);
   spdlog::info("node {} stopped cleanly", node_id);

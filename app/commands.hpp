@@ -36,6 +36,20 @@ struct node_options {
   /// CAF worker threads for the item actors; 0: one less than the cores (at least 1).
   int64_t worker_threads = 0;
   uint32_t chaos_crash_after_commit = 0;
+  /// HTTP gateway: ADDR:PORT, or "off".
+  std::string http = "127.0.0.1:8080";
+  int64_t http_threads = 2;
+  /// "on": API keys required; "off": every route open (a local demo).
+  std::string http_auth = "on";
+  /// NAME:ROLE:TOKEN[,NAME:ROLE:TOKEN...]
+  std::string http_api_keys;
+  int64_t http_max_wait_ms = 30000;
+  int64_t http_command_wait_ms = 10000;
+  int64_t http_max_body_bytes = 64 * 1024;
+  int64_t http_max_header_bytes = 8 * 1024;
+  int64_t http_read_timeout_ms = 10000;
+  int64_t http_max_in_flight = 10000;
+  int64_t http_idempotency_window_ms = 24LL * 3600 * 1000;
 };
 int run_node(const kafka_options& k, const node_options& n);
 

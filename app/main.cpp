@@ -182,6 +182,56 @@ int run_main(int argc, char** argv) {
     ->check(CLI::Range(0u, 1000000u))
     ->capture_default_str();
 
+  node
+    ->add_option("--http", n.http,
+                 "serve the HTTP API and web page on ADDR:PORT (port 0: any free port), or "
+                 "\"off\"")
+    ->capture_default_str();
+  node->add_option("--http-threads", n.http_threads, "HTTP I/O threads")
+    ->check(CLI::Range(int64_t{1}, int64_t{64}))
+    ->capture_default_str();
+  node
+    ->add_option("--http-auth", n.http_auth,
+                 "\"on\": every route but /, /healthz, /readyz and /openapi.json needs an API "
+                 "key; \"off\": open to anyone who can connect (a local demo only)")
+    ->check(CLI::IsMember({"on", "off"}))
+    ->capture_default_str();
+  node->add_option("--http-api-keys", n.http_api_keys,
+                   "API keys, NAME:ROLE:TOKEN[,...] with ROLE admin or client and a TOKEN of at "
+                   "least 16 characters; better given as BPS_HTTP_API_KEYS or in the config "
+                   "file than on the command line");
+  node
+    ->add_option("--http-max-wait-ms", n.http_max_wait_ms,
+                 "the largest ?wait= a client may ask for")
+    ->check(CLI::Range(int64_t{0}, int64_t{600000}))
+    ->capture_default_str();
+  node
+    ->add_option("--http-command-wait-ms", n.http_command_wait_ms,
+                 "how long an item change waits for its result before answering 202")
+    ->check(CLI::Range(int64_t{0}, int64_t{600000}))
+    ->capture_default_str();
+  node->add_option("--http-max-body-bytes", n.http_max_body_bytes, "larger bodies get 413")
+    ->check(CLI::Range(int64_t{256}, int64_t{16 * 1024 * 1024}))
+    ->capture_default_str();
+  node->add_option("--http-max-header-bytes", n.http_max_header_bytes, "larger headers get 431")
+    ->check(CLI::Range(int64_t{1024}, int64_t{1024 * 1024}))
+    ->capture_default_str();
+  node
+    ->add_option("--http-read-timeout-ms", n.http_read_timeout_ms,
+                 "a request must arrive whole within this time, else 408")
+    ->check(CLI::Range(int64_t{100}, int64_t{600000}))
+    ->capture_default_str();
+  node
+    ->add_option("--http-max-in-flight", n.http_max_in_flight,
+                 "requests handled at once; beyond it, 503 at once")
+    ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
+    ->capture_default_str();
+  node
+    ->add_option("--http-idempotency-window-ms", n.http_idempotency_window_ms,
+                 "how long purchases and item changes (and so Idempotency-Keys) are remembered")
+    ->check(CLI::Range(int64_t{60000}, int64_t{365LL * 24 * 3600 * 1000}))
+    ->capture_default_str();
+
   // bps item ... / bps purchase
   write_options w;
   auto add_item_id = [&](CLI::App* cmd) {

@@ -138,6 +138,7 @@ public:
       if (!txn_.open && clock_type::now() >= next_sweep) {
         next_sweep = clock_type::now() + 1s;
         passivate(true);
+        stats_.consumer_lag = consumer_->lag();
       }
       if (clock_type::now() >= next_report) {
         next_report = clock_type::now() + 10s;
@@ -245,6 +246,7 @@ private:
     }
     check_co_partitioning(tps, numbers);
     // Rehydrate before any record of these partitions is processed.
+    stats_.rehydrating = true;
     while (!stop_) {
       auto err = rehydrate(numbers);
       if (!err)
@@ -254,6 +256,7 @@ private:
       std::this_thread::sleep_for(1s);
     }
     stats_.assigned_partitions = partitions_.size();
+    stats_.rehydrating = false;
   }
 
   void check_co_partitioning(const std::vector<kafka::topic_partition>& tps,
@@ -585,6 +588,8 @@ private:
   void on_reply(purchase_reply& r) {
     --txn_.outstanding;
     ++stats_.purchases_decided;
+    ++(r.outcome.status == domain::purchase_status::successful ? stats_.purchases_successful
+                                                               : stats_.purchases_failed);
     auto p = partition_of(r.outcome.item_id);
     produce(topics_.purchases, p, r.outcome.item_id, domain::encode(r.outcome));
     txn_.outputs[p].purchases.push_back(r.outcome);
@@ -595,6 +600,8 @@ private:
   void on_reply(command_reply& r) {
     --txn_.outstanding;
     ++stats_.commands_decided;
+    if (r.result.status == domain::command_status::rejected)
+      ++stats_.commands_rejected;
     auto p = partition_of(r.result.item_id);
     produce(topics_.item_commands, p, r.result.item_id, domain::encode(r.result));
     txn_.outputs[p].commands.push_back(r.result);

@@ -1,5 +1,7 @@
 #include "bps/kafka/consumer.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <librdkafka/rdkafkacpp.h>
 
@@ -163,6 +165,57 @@ caf::expected<std::pair<int64_t, int64_t>> consumer::watermarks(const topic_part
                                                static_cast<int>(timeout.count()))))
     return err;
   return std::make_pair(low, high);
+}
+
+caf::expected<std::vector<partition_offset>>
+consumer::offsets_for_time(const std::vector<topic_partition>& tps, int64_t timestamp_ms,
+                           milliseconds timeout) {
+  std::vector<partition_offset> query;
+  query.reserve(tps.size());
+  for (const auto& tp : tps)
+    query.push_back({tp.topic, tp.partition, timestamp_ms});
+  auto list = detail::to_rd(query);
+  detail::partition_list_guard guard{list};
+  if (auto err = detail::from_code("offsets for time", impl_->handle->offsetsForTimes(
+                                                         list, static_cast<int>(timeout.count()))))
+    return err;
+  std::vector<partition_offset> out;
+  out.reserve(list.size());
+  for (auto* tp : list) {
+    auto offset = tp->offset();
+    if (offset < 0) { // no record that late: start at the end
+      int64_t low = 0;
+      int64_t high = 0;
+      if (auto err = detail::from_code("watermarks", impl_->handle->query_watermark_offsets(
+                                                       tp->topic(), tp->partition(), &low, &high,
+                                                       static_cast<int>(timeout.count()))))
+        return err;
+      offset = high;
+    }
+    out.push_back({tp->topic(), tp->partition(), offset});
+  }
+  return out;
+}
+
+int64_t consumer::lag() {
+  std::vector<RdKafka::TopicPartition*> list;
+  detail::partition_list_guard guard{list};
+  if (impl_->handle->assignment(list) != RdKafka::ERR_NO_ERROR)
+    return 0;
+  if (impl_->handle->position(list) != RdKafka::ERR_NO_ERROR)
+    return 0;
+  int64_t total = 0;
+  for (auto* tp : list) {
+    int64_t low = 0;
+    int64_t high = 0;
+    if (tp->offset() < 0
+        || impl_->handle->get_watermark_offsets(tp->topic(), tp->partition(), &low, &high)
+             != RdKafka::ERR_NO_ERROR
+        || high < 0)
+      continue;
+    total += std::max<int64_t>(0, high - tp->offset());
+  }
+  return total;
 }
 
 caf::expected<std::vector<topic_partition>> consumer::assignment() {

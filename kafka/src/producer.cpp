@@ -21,6 +21,14 @@ namespace {
 class delivery_reports : public RdKafka::DeliveryReportCb {
 public:
   void dr_cb(RdKafka::Message& msg) override {
+    if (auto* cb = static_cast<producer::delivery_callback*>(msg.msg_opaque())) {
+      std::unique_ptr<producer::delivery_callback> owned{cb};
+      auto err = detail::from_code(fmt::format("delivery to {}", msg.topic_name()), msg.err());
+      (*owned)(err, msg.partition(), msg.offset());
+      if (err)
+        ++failures;
+      return;
+    }
     if (msg.err() == RdKafka::ERR_NO_ERROR) {
       delivered[{msg.topic_name(), msg.partition()}].push_back(msg.offset());
       return;
@@ -105,6 +113,20 @@ caf::error producer::produce(const std::string& topic, std::string_view key, std
                                     queue_wait.count()));
     impl_->handle->poll(50);
   }
+}
+
+caf::error producer::produce_notify(const std::string& topic, std::string_view key,
+                                    std::string_view value, delivery_callback done) {
+  auto cb = std::make_unique<delivery_callback>(std::move(done));
+  auto code = impl_->handle->produce(
+    topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+    const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, cb.get());
+  if (code == RdKafka::ERR__QUEUE_FULL)
+    return make_error(ec::kafka_retriable, fmt::format("produce to {}: local queue full", topic));
+  if (auto err = detail::from_code(fmt::format("produce to {}", topic), code))
+    return err;
+  cb.release(); // owned by the delivery report now
+  return {};
 }
 
 int producer::poll(milliseconds timeout) {

@@ -57,7 +57,10 @@ struct processor_config {
 struct processor_stats {
   std::atomic<uint64_t> records{0};
   std::atomic<uint64_t> purchases_decided{0};
+  std::atomic<uint64_t> purchases_successful{0};
+  std::atomic<uint64_t> purchases_failed{0};
   std::atomic<uint64_t> commands_decided{0};
+  std::atomic<uint64_t> commands_rejected{0};
   std::atomic<uint64_t> outcomes_skipped{0};
   std::atomic<uint64_t> dead_letters{0};
   std::atomic<uint64_t> commits{0};
@@ -66,6 +69,10 @@ struct processor_stats {
   std::atomic<uint64_t> live_actors{0};
   std::atomic<uint64_t> passivated{0};
   std::atomic<uint64_t> assigned_partitions{0};
+  /// True while newly assigned partitions are being rehydrated.
+  std::atomic<bool> rehydrating{false};
+  /// Records not yet read in the assigned partitions (refreshed once a second).
+  std::atomic<int64_t> consumer_lag{0};
 };
 
 /// Runs the loop on the calling thread until `stop` becomes true, then commits

@@ -67,6 +67,15 @@ public:
   /// The low and high watermark offsets of a partition, asked of the broker.
   caf::expected<std::pair<int64_t, int64_t>> watermarks(const topic_partition& tp,
                                                         milliseconds timeout);
+  /// For each partition, the offset of the first record at or after `timestamp_ms`
+  /// (the partition's end where there is none), asked of the broker.
+  caf::expected<std::vector<partition_offset>>
+  offsets_for_time(const std::vector<topic_partition>& tps, int64_t timestamp_ms,
+                   milliseconds timeout);
+  /// Records between the read position and the last known end of each assigned
+  /// partition, from what the fetches saw (no request to the broker). Partitions
+  /// without a known position or end count 0.
+  int64_t lag();
   /// The partitions currently assigned to this member.
   caf::expected<std::vector<topic_partition>> assignment();
   /// Leaves the group. Also done by the destructor.

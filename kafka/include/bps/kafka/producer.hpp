@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -46,6 +47,17 @@ public:
   /// to `queue_wait`, then fails as retriable.
   caf::error produce(const std::string& topic, std::string_view key, std::string_view value,
                      int32_t partition = -1, milliseconds queue_wait = milliseconds{10000});
+
+  /// Called once per record produced with produce_notify, from the thread that
+  /// polls: no error and the record's partition and offset, or the error.
+  using delivery_callback
+    = std::function<void(const caf::error&, int32_t partition, int64_t offset)>;
+
+  /// Like produce, but tells `done` the record's fate (and does not record it for
+  /// take_delivered). Never polls: a full local queue fails at once as retriable,
+  /// so another thread may poll this producer meanwhile.
+  caf::error produce_notify(const std::string& topic, std::string_view key, std::string_view value,
+                            delivery_callback done);
 
   /// Serves delivery reports for up to `timeout`; returns the number served.
   int poll(milliseconds timeout);

@@ -1,0 +1,138 @@
+#pragma once
+
+// The gateway: what the HTTP edge talks to. It writes requests (CREATED purchases,
+// REQUESTED item commands) to Kafka with its own idempotent producer, and keeps a
+// committed view of the items, purchases and commands topics (read_committed) to
+// answer reads and to tell waiting clients the committed outcome, whichever node
+// decided it. Inside, one actor owns the view and the waiters; every call below
+// crosses to it as a typed message with a deadline. No CAF or HTTP in this header.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+#include "bps/actors/domain.hpp"
+#include "bps/kafka/types.hpp"
+
+namespace caf {
+class actor_system;
+class actor_system_config;
+} // namespace caf
+
+namespace bps::gateway {
+
+using std::chrono::milliseconds;
+
+struct config {
+  std::string bootstrap;
+  std::string topic_prefix;
+  /// How long the view remembers purchases and commands (and so idempotency keys).
+  milliseconds remember{std::chrono::hours{24}};
+  /// How long a write to Kafka may take before it is reported as failed.
+  milliseconds write_timeout{10000};
+  kafka::properties extra;
+};
+
+/// How a call ended.
+enum class answer {
+  /// Decided (purchase), decided (command), or found (read).
+  done,
+  /// Written to Kafka, not decided within the wait.
+  pending,
+  /// Nothing with this id is known.
+  not_found,
+  /// The id is taken by a different request (an idempotency key reused for
+  /// another body).
+  conflict,
+  /// Kafka could not take the write.
+  unavailable,
+};
+
+struct purchase_answer {
+  answer status = answer::done;
+  domain::purchase record;
+  std::string message;
+};
+
+struct command_answer {
+  answer status = answer::done;
+  domain::item_command record;
+  /// The item after an applied command, as far as the view knows it.
+  std::optional<domain::item> item;
+  std::string message;
+};
+
+struct item_answer {
+  answer status = answer::done;
+  domain::item item;
+};
+
+struct page_answer {
+  std::vector<domain::item> items;
+  /// The itemId to pass as `after` for the next page; empty on the last page.
+  std::string next;
+};
+
+/// Counters of the gateway, readable from any thread.
+struct stats {
+  /// The view has read every partition to the end it had when the gateway started.
+  std::atomic<bool> view_ready{false};
+  /// The last check that Kafka answers succeeded (checked every 2 s).
+  std::atomic<bool> kafka_reachable{false};
+  std::atomic<uint64_t> writes{0};
+  std::atomic<uint64_t> write_failures{0};
+  std::atomic<uint64_t> view_records{0};
+  std::atomic<uint64_t> items{0};
+  std::atomic<uint64_t> purchases_successful{0};
+  std::atomic<uint64_t> purchases_failed{0};
+  std::atomic<uint64_t> waiting{0};
+};
+
+template <class T>
+using callback = std::function<void(T)>;
+
+class gateway {
+public:
+  /// Registers the gateway's message types; call before the actor system starts.
+  static void add_message_types(caf::actor_system_config& cfg);
+
+  /// Starts the actor, the producer and the view reader.
+  static caf::expected<std::unique_ptr<gateway>> start(caf::actor_system& sys, const config& cfg);
+  ~gateway();
+  gateway(const gateway&) = delete;
+  gateway& operator=(const gateway&) = delete;
+
+  /// Appends `p` (status CREATED, its purchaseId set by the caller) unless a
+  /// purchase with this id exists: then `done` gets that one, or `conflict` if
+  /// it is a different request. Answers once the CREATED is durable, or once
+  /// decided if `wait` > 0 and the outcome comes within it.
+  void submit_purchase(domain::purchase p, milliseconds wait, callback<purchase_answer> done);
+  void get_purchase(std::string purchase_id, milliseconds wait, callback<purchase_answer> done);
+  /// The same for item commands (status REQUESTED).
+  void submit_command(domain::item_command c, milliseconds wait, callback<command_answer> done);
+  void get_item(std::string item_id, callback<item_answer> done);
+  /// Items ordered by itemId, starting after `after`.
+  void list_items(std::string after, size_t limit, callback<page_answer> done);
+
+  const stats& counters() const noexcept;
+
+  struct impl;
+
+private:
+  explicit gateway(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+/// True if two purchases are the same request (what a client sent).
+bool same_request(const domain::purchase& a, const domain::purchase& b) noexcept;
+/// True if two commands are the same request (what a client sent).
+bool same_request(const domain::item_command& a, const domain::item_command& b) noexcept;
+
+} // namespace bps::gateway

@@ -1,0 +1,755 @@
+#include "bps/actors/gateway.hpp"
+
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/type_id.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bps/actors/codec.hpp"
+#include "bps/actors/messages.hpp"
+#include "bps/error.hpp"
+#include "bps/kafka/admin.hpp"
+#include "bps/kafka/classify.hpp"
+#include "bps/kafka/consumer.hpp"
+#include "bps/kafka/producer.hpp"
+#include "bps/kafka/topics.hpp"
+
+namespace bps::gateway {
+
+bool same_request(const domain::purchase& a, const domain::purchase& b) noexcept {
+  return a.purchase_id == b.purchase_id && a.item_id == b.item_id && a.quantity == b.quantity
+         && a.purchased_by == b.purchased_by;
+}
+
+bool same_request(const domain::item_command& a, const domain::item_command& b) noexcept {
+  return a.command_id == b.command_id && a.type == b.type && a.item_id == b.item_id
+         && a.description == b.description && a.quantity == b.quantity && a.amount == b.amount
+         && a.expected_version == b.expected_version;
+}
+
+// -- messages to the gateway actor ---------------------------------------------
+// Each carries the caller's callback; only the data fields are inspected (the
+// messages never leave the process).
+
+struct purchase_submit {
+  domain::purchase request;
+  int64_t wait_ms = 0;
+  callback<purchase_answer> done;
+};
+
+struct purchase_query {
+  std::string purchase_id;
+  int64_t wait_ms = 0;
+  callback<purchase_answer> done;
+};
+
+struct command_submit {
+  domain::item_command request;
+  int64_t wait_ms = 0;
+  callback<command_answer> done;
+};
+
+struct item_query {
+  std::string item_id;
+  callback<item_answer> done;
+};
+
+struct page_query {
+  std::string after;
+  uint64_t limit = 0;
+  callback<page_answer> done;
+};
+
+/// Committed records read by the view reader, in log order per partition.
+struct view_batch {
+  std::vector<domain::item> items;
+  std::vector<domain::purchase> purchases;
+  std::vector<domain::item_command> commands;
+};
+
+/// The fate of one write: empty error if durable.
+struct write_done {
+  std::string id;
+  bool is_purchase = true;
+  std::string error;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, purchase_submit& x) {
+  return f(caf::meta::type_name("purchase_submit"), x.request, x.wait_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, purchase_query& x) {
+  return f(caf::meta::type_name("purchase_query"), x.purchase_id, x.wait_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, command_submit& x) {
+  return f(caf::meta::type_name("command_submit"), x.request, x.wait_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, item_query& x) {
+  return f(caf::meta::type_name("item_query"), x.item_id);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, page_query& x) {
+  return f(caf::meta::type_name("page_query"), x.after, x.limit);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, view_batch& x) {
+  return f(caf::meta::type_name("view_batch"), x.items, x.purchases, x.commands);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, write_done& x) {
+  return f(caf::meta::type_name("write_done"), x.id, x.is_purchase, x.error);
+}
+
+} // namespace bps::gateway
+
+// clang-format off
+CAF_BEGIN_TYPE_ID_BLOCK(bps_gateway, caf::id_block::bps::end)
+
+  CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::purchase_submit))
+  CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::purchase_query))
+  CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::command_submit))
+  CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::item_query))
+  CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::page_query))
+  CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::view_batch))
+  CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::write_done))
+
+  /// A waiter's deadline passed: (gw_expire, token).
+  CAF_ADD_ATOM(bps_gateway, bps::atom, gw_expire, "gw_expire")
+  /// Drop what the view no longer has to remember.
+  CAF_ADD_ATOM(bps_gateway, bps::atom, gw_prune, "gw_prune")
+
+CAF_END_TYPE_ID_BLOCK(bps_gateway)
+// clang-format on
+
+namespace bps::gateway {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// A client waiting for a decision.
+template <class Answer>
+struct waiter {
+  uint64_t token = 0;
+  callback<Answer> done;
+};
+
+/// A request being written to Kafka, with everyone who asked for it meanwhile.
+template <class Record, class Answer>
+struct in_flight {
+  Record request;
+  std::vector<std::pair<int64_t, callback<Answer>>> callers; // (wait_ms, done)
+};
+
+struct gateway_state {
+  // The committed view.
+  std::map<std::string, domain::item> items;
+  std::unordered_map<std::string, domain::purchase> purchases;
+  std::unordered_map<std::string, domain::item_command> commands;
+  /// When each purchase or command was first seen, oldest first, for pruning.
+  std::deque<std::pair<clock_type::time_point, std::pair<bool, std::string>>> seen;
+
+  std::unordered_map<std::string, in_flight<domain::purchase, purchase_answer>> writing_purchases;
+  std::unordered_map<std::string, in_flight<domain::item_command, command_answer>> writing_commands;
+  std::unordered_map<std::string, std::vector<waiter<purchase_answer>>> purchase_waiters;
+  std::unordered_map<std::string, std::vector<waiter<command_answer>>> command_waiters;
+  /// token -> (is_purchase, id)
+  std::unordered_map<uint64_t, std::pair<bool, std::string>> deadlines;
+  uint64_t next_token = 1;
+
+  // Set at spawn.
+  kafka::producer* producer = nullptr;
+  kafka::topic_names topics;
+  stats* counters = nullptr;
+  milliseconds remember{0};
+
+  static inline const char* name = "bps.gateway";
+};
+
+using gateway_actor = caf::stateful_actor<gateway_state>;
+
+bool decided(const domain::purchase& p) {
+  return p.status != domain::purchase_status::created;
+}
+
+bool decided(const domain::item_command& c) {
+  return c.status != domain::command_status::requested;
+}
+
+class actor_logic {
+public:
+  explicit actor_logic(gateway_actor* self) : self_(self), st_(self->state) {}
+
+  // -- purchases ---------------------------------------------------------------
+
+  void submit(purchase_submit& m) {
+    const auto& id = m.request.purchase_id;
+    if (auto it = st_.writing_purchases.find(id); it != st_.writing_purchases.end()) {
+      if (!same_request(it->second.request, m.request))
+        return m.done(conflict_answer(it->second.request));
+      it->second.callers.emplace_back(m.wait_ms, std::move(m.done));
+      return;
+    }
+    if (auto it = st_.purchases.find(id); it != st_.purchases.end()) {
+      if (!same_request(it->second, m.request))
+        return m.done(conflict_answer(it->second));
+      return answer_or_wait(id, m.wait_ms, std::move(m.done));
+    }
+    auto value = domain::encode(m.request);
+    auto item_id = m.request.item_id;
+    auto err = st_.producer->produce_notify(
+      st_.topics.purchases, item_id, value,
+      [hdl = caf::actor{self_}, id](const caf::error& e, int32_t, int64_t) {
+        caf::anon_send(hdl, write_done{id, true, e ? describe(e) : std::string{}});
+      });
+    ++st_.counters->writes;
+    if (err) {
+      ++st_.counters->write_failures;
+      return m.done({answer::unavailable, m.request, describe(err)});
+    }
+    auto& entry = st_.writing_purchases[id];
+    entry.request = std::move(m.request);
+    entry.callers.emplace_back(m.wait_ms, std::move(m.done));
+  }
+
+  void query(purchase_query& m) {
+    if (st_.writing_purchases.count(m.purchase_id) > 0 || st_.purchases.count(m.purchase_id) > 0)
+      return answer_or_wait(m.purchase_id, m.wait_ms, std::move(m.done));
+    domain::purchase none;
+    none.purchase_id = m.purchase_id;
+    m.done({answer::not_found, none, {}});
+  }
+
+  void answer_or_wait(const std::string& id, int64_t wait_ms, callback<purchase_answer> done) {
+    auto it = st_.purchases.find(id);
+    if (it == st_.purchases.end()) { // still being written: wait for that first
+      auto w = st_.writing_purchases.find(id);
+      w->second.callers.emplace_back(wait_ms, std::move(done));
+      return;
+    }
+    if (decided(it->second) || wait_ms <= 0)
+      return done({decided(it->second) ? answer::done : answer::pending, it->second, {}});
+    auto token = arm(true, id, wait_ms);
+    st_.purchase_waiters[id].push_back({token, std::move(done)});
+  }
+
+  // -- commands ----------------------------------------------------------------
+
+  void submit(command_submit& m) {
+    const auto& id = m.request.command_id;
+    if (auto it = st_.writing_commands.find(id); it != st_.writing_commands.end()) {
+      if (!same_request(it->second.request, m.request))
+        return m.done(conflict_answer(it->second.request));
+      it->second.callers.emplace_back(m.wait_ms, std::move(m.done));
+      return;
+    }
+    if (auto it = st_.commands.find(id); it != st_.commands.end()) {
+      if (!same_request(it->second, m.request))
+        return m.done(conflict_answer(it->second));
+      return answer_or_wait_command(id, m.wait_ms, std::move(m.done));
+    }
+    auto value = domain::encode(m.request);
+    auto err = st_.producer->produce_notify(
+      st_.topics.item_commands, m.request.item_id, value,
+      [hdl = caf::actor{self_}, id](const caf::error& e, int32_t, int64_t) {
+        caf::anon_send(hdl, write_done{id, false, e ? describe(e) : std::string{}});
+      });
+    ++st_.counters->writes;
+    if (err) {
+      ++st_.counters->write_failures;
+      return m.done({answer::unavailable, m.request, std::nullopt, describe(err)});
+    }
+    auto& entry = st_.writing_commands[id];
+    entry.request = std::move(m.request);
+    entry.callers.emplace_back(m.wait_ms, std::move(m.done));
+  }
+
+  void answer_or_wait_command(const std::string& id, int64_t wait_ms,
+                              callback<command_answer> done) {
+    auto it = st_.commands.find(id);
+    if (it == st_.commands.end()) {
+      auto w = st_.writing_commands.find(id);
+      w->second.callers.emplace_back(wait_ms, std::move(done));
+      return;
+    }
+    if (decided(it->second) || wait_ms <= 0)
+      return done(command_result(it->second));
+    auto token = arm(false, id, wait_ms);
+    st_.command_waiters[id].push_back({token, std::move(done)});
+  }
+
+  command_answer command_result(const domain::item_command& c) {
+    command_answer a{decided(c) ? answer::done : answer::pending, c, std::nullopt, {}};
+    if (auto it = st_.items.find(c.item_id); it != st_.items.end())
+      a.item = it->second;
+    return a;
+  }
+
+  // -- writes ------------------------------------------------------------------
+
+  void written(write_done& m) {
+    if (m.is_purchase) {
+      auto node = st_.writing_purchases.extract(m.id);
+      if (node.empty())
+        return;
+      auto& entry = node.mapped();
+      if (!m.error.empty()) {
+        ++st_.counters->write_failures;
+        for (auto& [wait, done] : entry.callers)
+          done({answer::unavailable, entry.request, m.error});
+        return;
+      }
+      // Durable: the view has it from now on, even before the reader sees it.
+      remember_purchase(entry.request);
+      for (auto& [wait, done] : entry.callers)
+        answer_or_wait(m.id, wait, std::move(done));
+      return;
+    }
+    auto node = st_.writing_commands.extract(m.id);
+    if (node.empty())
+      return;
+    auto& entry = node.mapped();
+    if (!m.error.empty()) {
+      ++st_.counters->write_failures;
+      for (auto& [wait, done] : entry.callers)
+        done({answer::unavailable, entry.request, std::nullopt, m.error});
+      return;
+    }
+    remember_command(entry.request);
+    for (auto& [wait, done] : entry.callers)
+      answer_or_wait_command(m.id, wait, std::move(done));
+  }
+
+  // -- deadlines ---------------------------------------------------------------
+
+  uint64_t arm(bool is_purchase, const std::string& id, int64_t wait_ms) {
+    auto token = st_.next_token++;
+    st_.deadlines.emplace(token, std::make_pair(is_purchase, id));
+    ++st_.counters->waiting;
+    self_->delayed_send(self_, milliseconds{wait_ms}, atom::gw_expire_v, token);
+    return token;
+  }
+
+  void expire(uint64_t token) {
+    auto it = st_.deadlines.find(token);
+    if (it == st_.deadlines.end())
+      return; // answered already
+    auto [is_purchase, id] = std::move(it->second);
+    st_.deadlines.erase(it);
+    --st_.counters->waiting;
+    if (is_purchase)
+      take_waiter(st_.purchase_waiters, id, token, [&](auto& done) {
+        done({answer::pending, st_.purchases[id], {}});
+      });
+    else
+      take_waiter(st_.command_waiters, id, token,
+                  [&](auto& done) { done(command_result(st_.commands[id])); });
+  }
+
+  template <class Map, class F>
+  void take_waiter(Map& waiters, const std::string& id, uint64_t token, F answer) {
+    auto it = waiters.find(id);
+    if (it == waiters.end())
+      return;
+    auto& list = it->second;
+    for (auto w = list.begin(); w != list.end(); ++w) {
+      if (w->token == token) {
+        auto done = std::move(w->done);
+        list.erase(w);
+        if (list.empty())
+          waiters.erase(it);
+        answer(done);
+        return;
+      }
+    }
+  }
+
+  // -- the view ----------------------------------------------------------------
+
+  void apply(view_batch& b) {
+    st_.counters->view_records += b.items.size() + b.purchases.size() + b.commands.size();
+    for (auto& it : b.items)
+      put_item(std::move(it));
+    for (auto& p : b.purchases)
+      on_purchase(std::move(p));
+    for (auto& c : b.commands)
+      on_command(std::move(c));
+    st_.counters->items = st_.items.size();
+  }
+
+  void put_item(domain::item x) {
+    auto [it, added] = st_.items.try_emplace(x.item_id, x);
+    if (!added && x.version > it->second.version)
+      it->second = std::move(x);
+  }
+
+  void remember_purchase(const domain::purchase& p) {
+    if (st_.purchases.try_emplace(p.purchase_id, p).second)
+      st_.seen.emplace_back(clock_type::now(), std::make_pair(true, p.purchase_id));
+  }
+
+  void remember_command(const domain::item_command& c) {
+    if (st_.commands.try_emplace(c.command_id, c).second)
+      st_.seen.emplace_back(clock_type::now(), std::make_pair(false, c.command_id));
+  }
+
+  void on_purchase(domain::purchase p) {
+    if (!decided(p))
+      return remember_purchase(p);
+    auto [it, added] = st_.purchases.try_emplace(p.purchase_id, p);
+    if (added)
+      st_.seen.emplace_back(clock_type::now(), std::make_pair(true, p.purchase_id));
+    else if (decided(it->second))
+      return; // the first outcome counts (a second one cannot be committed)
+    else
+      it->second = p;
+    if (p.status == domain::purchase_status::successful) {
+      ++st_.counters->purchases_successful;
+      if (auto item = st_.items.find(p.item_id);
+          item != st_.items.end() && p.item_version > item->second.version) {
+        item->second.quantity = p.item_quantity;
+        item->second.version = p.item_version;
+      }
+    } else {
+      ++st_.counters->purchases_failed;
+    }
+    auto w = st_.purchase_waiters.extract(p.purchase_id);
+    if (w.empty())
+      return;
+    for (auto& x : w.mapped()) {
+      st_.deadlines.erase(x.token);
+      --st_.counters->waiting;
+      x.done({answer::done, p, {}});
+    }
+  }
+
+  void on_command(domain::item_command c) {
+    if (!decided(c))
+      return remember_command(c);
+    auto [it, added] = st_.commands.try_emplace(c.command_id, c);
+    if (added)
+      st_.seen.emplace_back(clock_type::now(), std::make_pair(false, c.command_id));
+    else if (decided(it->second))
+      return;
+    else
+      it->second = c;
+    if (c.status == domain::command_status::applied)
+      apply_to_view(c);
+    auto w = st_.command_waiters.extract(c.command_id);
+    if (w.empty())
+      return;
+    for (auto& x : w.mapped()) {
+      st_.deadlines.erase(x.token);
+      --st_.counters->waiting;
+      x.done(command_result(c));
+    }
+  }
+
+  /// An applied command carries the item's version and quantity after it: the
+  /// view takes them at once, so that a client answered 200/201 reads its write.
+  void apply_to_view(const domain::item_command& c) {
+    auto it = st_.items.find(c.item_id);
+    if (it == st_.items.end()) {
+      if (c.type == domain::command_type::insert_item)
+        st_.items.emplace(c.item_id,
+                          domain::item{c.item_id, c.description, c.item_quantity, c.item_version});
+      return;
+    }
+    if (c.item_version <= it->second.version)
+      return;
+    if (c.type == domain::command_type::insert_item
+        || c.type == domain::command_type::set_description)
+      it->second.description = c.description;
+    it->second.quantity = c.item_quantity;
+    it->second.version = c.item_version;
+  }
+
+  void prune() {
+    auto horizon = clock_type::now() - st_.remember;
+    while (!st_.seen.empty() && st_.seen.front().first < horizon) {
+      const auto& [is_purchase, id] = st_.seen.front().second;
+      // Never forget what someone still waits for.
+      if (is_purchase && st_.purchase_waiters.count(id) == 0)
+        st_.purchases.erase(id);
+      else if (!is_purchase && st_.command_waiters.count(id) == 0)
+        st_.commands.erase(id);
+      st_.seen.pop_front();
+    }
+  }
+
+  void get(item_query& m) {
+    auto it = st_.items.find(m.item_id);
+    if (it == st_.items.end())
+      return m.done({answer::not_found, domain::item{m.item_id, {}, 0, 0}});
+    m.done({answer::done, it->second});
+  }
+
+  void page(page_query& m) {
+    page_answer out;
+    auto it = m.after.empty() ? st_.items.begin() : st_.items.upper_bound(m.after);
+    for (; it != st_.items.end() && out.items.size() < m.limit; ++it)
+      out.items.push_back(it->second);
+    if (it != st_.items.end() && !out.items.empty())
+      out.next = out.items.back().item_id;
+    m.done(std::move(out));
+  }
+
+private:
+  static purchase_answer conflict_answer(const domain::purchase& existing) {
+    return {answer::conflict, existing,
+            fmt::format("this Idempotency-Key was used for another request (purchase {} of {} "
+                        "x {} by {}); use a new key for a new request",
+                        existing.purchase_id, existing.quantity, existing.item_id,
+                        existing.purchased_by)};
+  }
+
+  static command_answer conflict_answer(const domain::item_command& existing) {
+    return {answer::conflict, existing, std::nullopt,
+            fmt::format("this Idempotency-Key was used for another request (command {} on "
+                        "item {}); use a new key for a new request",
+                        existing.command_id, existing.item_id)};
+  }
+
+  gateway_actor* self_;
+  gateway_state& st_;
+};
+
+caf::behavior gateway_impl(gateway_actor* self, kafka::producer* producer,
+                           kafka::topic_names topics, stats* counters, milliseconds remember) {
+  self->state.producer = producer;
+  self->state.topics = std::move(topics);
+  self->state.counters = counters;
+  self->state.remember = remember;
+  auto logic = std::make_shared<actor_logic>(self);
+  self->delayed_send(self, std::chrono::seconds{60}, atom::gw_prune_v);
+  return {
+    [logic](purchase_submit& m) { logic->submit(m); },
+    [logic](purchase_query& m) { logic->query(m); },
+    [logic](command_submit& m) { logic->submit(m); },
+    [logic](item_query& m) { logic->get(m); },
+    [logic](page_query& m) { logic->page(m); },
+    [logic](view_batch& m) { logic->apply(m); },
+    [logic](write_done& m) { logic->written(m); },
+    [logic](atom::gw_expire, uint64_t token) { logic->expire(token); },
+    [self, logic](atom::gw_prune) {
+      logic->prune();
+      self->delayed_send(self, std::chrono::seconds{60}, atom::gw_prune_v);
+    },
+  };
+}
+
+} // namespace
+
+// -- the facade: threads around the actor -------------------------------------
+
+struct gateway::impl {
+  caf::actor actor;
+  std::unique_ptr<kafka::producer> producer;
+  std::unique_ptr<kafka::consumer> reader;
+  std::vector<kafka::partition_offset> start_positions;
+  stats counters;
+  std::atomic<bool> stop{false};
+  std::thread delivery_thread;
+  std::thread view_thread;
+  kafka::topic_names topics;
+
+  void serve_deliveries() {
+    while (!stop)
+      producer->poll(milliseconds{100});
+  }
+
+  void read_view() {
+    std::set<kafka::topic_partition> not_at_end;
+    for (const auto& po : start_positions)
+      not_at_end.insert({po.topic, po.partition});
+    view_batch batch;
+    size_t batched = 0;
+    auto flush = [&] {
+      if (batched == 0)
+        return;
+      caf::anon_send(actor, std::move(batch));
+      batch = view_batch{};
+      batched = 0;
+    };
+    auto next_check = clock_type::now();
+    while (!stop) {
+      if (clock_type::now() >= next_check) {
+        next_check = clock_type::now() + std::chrono::seconds{2};
+        counters.kafka_reachable
+          = static_cast<bool>(reader->watermarks({topics.purchases, 0}, milliseconds{2000}));
+      }
+      auto ev = reader->poll(milliseconds{batched > 0 ? 0 : 50});
+      if (!ev) {
+        spdlog::warn("gateway: view reader: {}", describe(ev.error()));
+        continue;
+      }
+      if (ev->what == kafka::poll_event::kind::timeout) {
+        flush();
+        continue;
+      }
+      if (ev->what == kafka::poll_event::kind::partition_eof) {
+        flush();
+        if (!not_at_end.empty()) {
+          not_at_end.erase({ev->rec.topic, ev->rec.partition});
+          if (not_at_end.empty()) {
+            counters.view_ready = true;
+            spdlog::info("gateway: view caught up");
+          }
+        }
+        continue;
+      }
+      const auto& rec = ev->rec;
+      if (!rec.value)
+        continue;
+      if (rec.topic == topics.items) {
+        if (auto d = domain::decode_item(*rec.value))
+          batch.items.push_back(std::move(*d.value));
+      } else if (rec.topic == topics.purchases) {
+        if (auto d = domain::decode_purchase(*rec.value))
+          batch.purchases.push_back(std::move(*d.value));
+      } else if (auto d = domain::decode_command(*rec.value)) {
+        batch.commands.push_back(std::move(*d.value));
+      }
+      if (++batched >= 512)
+        flush();
+    }
+    flush();
+  }
+};
+
+gateway::gateway(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+gateway::~gateway() {
+  impl_->stop = true;
+  if (impl_->view_thread.joinable())
+    impl_->view_thread.join();
+  if (impl_->delivery_thread.joinable())
+    impl_->delivery_thread.join();
+  caf::anon_send_exit(impl_->actor, caf::exit_reason::user_shutdown);
+  impl_->reader.reset();
+  // The producer flushes (bounded) in its destructor; its callbacks only send
+  // to the actor, which may be gone by then: anon_send to a dead actor is a no-op.
+  impl_->producer.reset();
+}
+
+void gateway::add_message_types(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::bps_gateway>();
+}
+
+caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, const config& cfg) {
+  auto p = std::make_unique<impl>();
+  p->topics = kafka::topic_names::with_prefix(cfg.topic_prefix);
+  auto admin = kafka::admin::make(cfg.bootstrap);
+  if (!admin)
+    return std::move(admin.error());
+  auto d = (*admin)->describe_topic(p->topics.purchases, cfg.write_timeout);
+  if (!d)
+    return std::move(d.error());
+  if (!*d)
+    return make_error(ec::kafka_error, "gateway: topic " + p->topics.purchases
+                                         + " does not exist (bps topics ensure)");
+  auto partitions = (*d)->partitions;
+
+  kafka::producer_options popts;
+  popts.bootstrap = cfg.bootstrap;
+  popts.extra = cfg.extra;
+  popts.extra.try_emplace("linger.ms", "1");
+  popts.extra.try_emplace("message.timeout.ms", std::to_string(cfg.write_timeout.count()));
+  auto producer = kafka::producer::make(popts);
+  if (!producer)
+    return std::move(producer.error());
+  p->producer = std::move(*producer);
+
+  kafka::consumer_options copts;
+  copts.bootstrap = cfg.bootstrap;
+  copts.group_id = cfg.topic_prefix + "gateway"; // assign only: never joins, never commits
+  copts.read_committed = true;
+  copts.report_partition_eof = true;
+  copts.extra = cfg.extra;
+  copts.extra.try_emplace("fetch.wait.max.ms", "10");
+  auto reader = kafka::consumer::make(copts);
+  if (!reader)
+    return std::move(reader.error());
+  p->reader = std::move(*reader);
+
+  // Items from the beginning (compacted: one record per item); purchases and
+  // commands from `remember` ago.
+  auto since = std::chrono::duration_cast<milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch() - cfg.remember)
+                 .count();
+  std::vector<kafka::topic_partition> recent;
+  for (int32_t i = 0; i < partitions; ++i) {
+    p->start_positions.push_back({p->topics.items, i, -2});
+    recent.push_back({p->topics.purchases, i});
+    recent.push_back({p->topics.item_commands, i});
+  }
+  // Topics created a moment ago may not have leaders yet: retry what is retriable.
+  auto deadline = clock_type::now() + std::max(cfg.write_timeout, milliseconds{30000});
+  auto from = p->reader->offsets_for_time(recent, since, cfg.write_timeout);
+  while (!from && kafka::class_of(code_of(from.error())) == kafka::error_class::retriable
+         && clock_type::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds{200});
+    from = p->reader->offsets_for_time(recent, since, cfg.write_timeout);
+  }
+  if (!from)
+    return std::move(from.error());
+  p->start_positions.insert(p->start_positions.end(), from->begin(), from->end());
+  if (auto err = p->reader->assign(p->start_positions))
+    return err;
+
+  p->actor = sys.spawn<caf::detached>(gateway_impl, p->producer.get(), p->topics, &p->counters,
+                                      cfg.remember);
+  auto* raw = p.get();
+  p->delivery_thread = std::thread{[raw] { raw->serve_deliveries(); }};
+  p->view_thread = std::thread{[raw] { raw->read_view(); }};
+  spdlog::info("gateway: reading the view of {} partitions (purchases and commands of the last "
+               "{} s)",
+               partitions, cfg.remember.count() / 1000);
+  return std::unique_ptr<gateway>(new gateway(std::move(p)));
+}
+
+void gateway::submit_purchase(domain::purchase p, milliseconds wait,
+                              callback<purchase_answer> done) {
+  caf::anon_send(impl_->actor, purchase_submit{std::move(p), wait.count(), std::move(done)});
+}
+
+void gateway::get_purchase(std::string purchase_id, milliseconds wait,
+                           callback<purchase_answer> done) {
+  caf::anon_send(impl_->actor,
+                 purchase_query{std::move(purchase_id), wait.count(), std::move(done)});
+}
+
+void gateway::submit_command(domain::item_command c, milliseconds wait,
+                             callback<command_answer> done) {
+  caf::anon_send(impl_->actor, command_submit{std::move(c), wait.count(), std::move(done)});
+}
+
+void gateway::get_item(std::string item_id, callback<item_answer> done) {
+  caf::anon_send(impl_->actor, item_query{std::move(item_id), std::move(done)});
+}
+
+void gateway::list_items(std::string after, size_t limit, callback<page_answer> done) {
+  caf::anon_send(impl_->actor, page_query{std::move(after), limit, std::move(done)});
+}
+
+const stats& gateway::counters() const noexcept {
+  return impl_->counters;
+}
+
+} // namespace bps::gateway

@@ -1,0 +1,82 @@
+#pragma once
+
+// The HTTP/1.1 server (Boost.Beast over Asio, keep-alive, a pool of I/O threads).
+// Beast stays inside server.cpp: a handler sees plain request and response
+// structs. The server enforces the limits: header and body size, the time to
+// receive a request, the time a handler may take, and requests in flight.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <caf/expected.hpp>
+
+namespace bps::http {
+
+struct server_options {
+  std::string address = "127.0.0.1";
+  /// 0: any free port (see server::port()).
+  uint16_t port = 8080;
+  int io_threads = 1;
+  size_t max_header_bytes = 8 * 1024;
+  size_t max_body_bytes = 64 * 1024;
+  /// A request must arrive whole within this time (slow clients are cut off).
+  std::chrono::milliseconds read_timeout{10000};
+  /// A handler that has not answered within this time gets a 503 sent for it.
+  std::chrono::milliseconds handler_timeout{60000};
+  /// Requests being handled at once; beyond it, 503 at once.
+  size_t max_in_flight = 10000;
+};
+
+struct request {
+  std::string method;
+  std::string target;
+  std::string content_type;
+  std::string authorization;
+  std::string idempotency_key;
+  bool has_idempotency_key = false;
+  std::string body;
+};
+
+struct response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+/// Answers a request. Call exactly once, from any thread; later calls are ignored.
+using responder = std::function<void(response)>;
+using handler = std::function<void(request&&, responder)>;
+
+/// Called for every answer the server sends itself (limits, timeouts), so that
+/// metrics can count them: (status).
+using refusal_observer = std::function<void(int)>;
+
+class server {
+public:
+  static caf::expected<std::unique_ptr<server>> start(const server_options& opts, handler h,
+                                                      refusal_observer on_refusal = {});
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// The port it listens on.
+  uint16_t port() const noexcept;
+  /// Requests being handled now.
+  uint64_t in_flight() const noexcept;
+  uint64_t connections() const noexcept;
+
+  struct impl;
+
+private:
+  explicit server(std::shared_ptr<impl> p);
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace bps::http

@@ -1,0 +1,67 @@
+#pragma once
+
+// The REST API on top of the gateway: routing, auth, validation, and the mapping
+// of gateway answers to HTTP statuses. Plain request/response structs in and out
+// (server.hpp); typed gateway calls with deadlines towards the actors.
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bps/http/auth.hpp"
+#include "bps/http/metrics.hpp"
+#include "bps/http/server.hpp"
+
+namespace bps::gateway {
+class gateway;
+} // namespace bps::gateway
+
+namespace bps::http {
+
+struct service_config {
+  /// false: every route is open (a local demo); true: API keys are required.
+  bool auth = true;
+  std::vector<api_key> keys;
+  /// The largest `wait` a client may ask for.
+  std::chrono::milliseconds max_wait{30000};
+  /// How long item changes wait for their result before answering 202.
+  std::chrono::milliseconds command_wait{10000};
+};
+
+/// What /readyz reports: ready or not, and the checks as a JSON object.
+struct readiness {
+  bool ready = false;
+  std::string checks_json = "{}";
+};
+
+class service {
+public:
+  service(gateway::gateway& gw, service_config cfg, std::function<readiness()> ready,
+          std::function<std::string()> extra_metrics);
+
+  void handle(request&& req, responder reply);
+  /// Counts an answer the server gave by itself (a limit or timeout).
+  void count_refusal(int status);
+
+private:
+  struct call;
+  void dispatch(const std::shared_ptr<call>& c);
+  void submit_purchase(const std::shared_ptr<call>& c);
+  void get_purchase(const std::shared_ptr<call>& c);
+  void submit_command(const std::shared_ptr<call>& c, int created_status);
+
+  gateway::gateway& gw_;
+  service_config cfg_;
+  std::function<readiness()> ready_;
+  std::function<std::string()> extra_metrics_;
+  request_metrics metrics_;
+};
+
+/// The OpenAPI 3 document of the API (http/openapi.json, built in).
+const std::string& openapi_document();
+/// The web page served at / (http/web/index.html, built in).
+const std::string& web_page();
+
+} // namespace bps::http

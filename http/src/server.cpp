@@ -1,0 +1,263 @@
+#include "bps/http/server.hpp"
+
+#include <thread>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "bps/error.hpp"
+#include "bps/http/api.hpp"
+
+namespace bps::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+struct server::impl : std::enable_shared_from_this<server::impl> {
+  server_options opts;
+  handler handle;
+  refusal_observer on_refusal;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> connections{0};
+  uint16_t port = 0;
+
+  void accept();
+};
+
+namespace {
+
+response refusal(int status, std::string code, std::string message) {
+  response r;
+  r.status = status;
+  r.body = error_json({status, std::move(code), std::move(message), std::nullopt});
+  return r;
+}
+
+class session : public std::enable_shared_from_this<session> {
+public:
+  session(tcp::socket socket, std::shared_ptr<server::impl> srv)
+    : stream_(std::move(socket)), srv_(std::move(srv)) {
+    ++srv_->connections;
+  }
+
+  ~session() {
+    --srv_->connections;
+  }
+
+  void start() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&session::read, shared_from_this()));
+  }
+
+private:
+  void read() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(srv_->opts.max_header_bytes));
+    parser_->body_limit(srv_->opts.max_body_bytes);
+    stream_.expires_after(srv_->opts.read_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset
+        || ec == net::error::operation_aborted)
+      return close();
+    if (ec == beast::error::timeout) {
+      // Idle keep-alive connections just close; a request cut off midway gets 408.
+      if (parser_->got_some())
+        return refuse(
+          408, "request_timeout",
+          fmt::format("the request did not arrive within {} ms", srv_->opts.read_timeout.count()));
+      return close();
+    }
+    if (ec == bhttp::error::body_limit)
+      return refuse(413, "body_too_large",
+                    fmt::format("the body is larger than {} bytes", srv_->opts.max_body_bytes));
+    if (ec == bhttp::error::header_limit)
+      return refuse(
+        431, "headers_too_large",
+        fmt::format("the headers are larger than {} bytes", srv_->opts.max_header_bytes));
+    if (ec)
+      return refuse(400, "bad_request", "this is not a valid HTTP/1.1 request: " + ec.message());
+    stream_.expires_never();
+    auto msg = parser_->release();
+    keep_alive_ = msg.keep_alive();
+    version_ = msg.version();
+    if (srv_->in_flight.load() >= srv_->opts.max_in_flight) {
+      keep_alive_ = false;
+      auto r = refusal(503, "overloaded",
+                       fmt::format("the server is handling {} requests, its limit; retry shortly",
+                                   srv_->opts.max_in_flight));
+      r.headers.emplace_back("Retry-After", "1");
+      if (srv_->on_refusal)
+        srv_->on_refusal(503);
+      return send(std::move(r));
+    }
+    request req;
+    req.method = std::string{msg.method_string()};
+    req.target = std::string{msg.target()};
+    req.content_type = std::string{msg[bhttp::field::content_type]};
+    req.authorization = std::string{msg[bhttp::field::authorization]};
+    if (auto it = msg.find("Idempotency-Key"); it != msg.end()) {
+      req.has_idempotency_key = true;
+      req.idempotency_key = std::string{it->value()};
+    }
+    req.body = std::move(msg.body());
+
+    ++srv_->in_flight;
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    auto self = shared_from_this();
+    auto timer = std::make_shared<net::steady_timer>(stream_.get_executor());
+    timer->expires_after(srv_->opts.handler_timeout);
+    timer->async_wait([self, answered](beast::error_code tec) {
+      if (tec || answered->exchange(true))
+        return;
+      --self->srv_->in_flight;
+      if (self->srv_->on_refusal)
+        self->srv_->on_refusal(503);
+      self->keep_alive_ = false;
+      self->send(refusal(503, "timeout", "the request was not answered in time; retry shortly"));
+    });
+    responder reply = [self, answered, timer](response r) {
+      if (answered->exchange(true))
+        return;
+      --self->srv_->in_flight;
+      net::post(self->stream_.get_executor(), [self, timer, r = std::move(r)]() mutable {
+        timer->cancel();
+        self->send(std::move(r));
+      });
+    };
+    try {
+      srv_->handle(std::move(req), reply);
+    } catch (const std::exception& e) {
+      spdlog::error("http: handler failed: {}", e.what());
+      reply(refusal(500, "internal", "the server failed to handle this request"));
+    }
+  }
+
+  void refuse(int status, std::string code, std::string message) {
+    keep_alive_ = false;
+    if (srv_->on_refusal)
+      srv_->on_refusal(status);
+    send(refusal(status, std::move(code), std::move(message)));
+  }
+
+  void send(response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+      static_cast<bhttp::status>(r.status), version_ == 0 ? 11 : version_);
+    res->set(bhttp::field::server, "bps");
+    res->set(bhttp::field::content_type, r.content_type);
+    for (const auto& [k, v] : r.headers)
+      res->set(k, v);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    stream_.expires_after(srv_->opts.read_timeout);
+    bhttp::async_write(
+      stream_, *res,
+      [self = shared_from_this(), res](beast::error_code ec, std::size_t) { self->on_write(ec); });
+  }
+
+  void on_write(beast::error_code ec) {
+    if (ec || !keep_alive_)
+      return close();
+    read();
+  }
+
+  void close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<server::impl> srv_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+};
+
+} // namespace
+
+void server::impl::accept() {
+  acceptor.async_accept(net::make_strand(ioc),
+                        [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                          if (ec == net::error::operation_aborted)
+                            return;
+                          if (!ec)
+                            std::make_shared<session>(std::move(socket), self)->start();
+                          else
+                            spdlog::warn("http: accept: {}", ec.message());
+                          self->accept();
+                        });
+}
+
+caf::expected<std::unique_ptr<server>> server::start(const server_options& opts, handler h,
+                                                     refusal_observer on_refusal) {
+  auto p = std::make_shared<impl>();
+  p->opts = opts;
+  p->handle = std::move(h);
+  p->on_refusal = std::move(on_refusal);
+  beast::error_code ec;
+  auto address = net::ip::make_address(opts.address, ec);
+  if (ec)
+    return make_error(ec::invalid_argument,
+                      fmt::format("http: \"{}\" is not an IP address", opts.address));
+  tcp::endpoint endpoint{address, opts.port};
+  p->acceptor.open(endpoint.protocol(), ec);
+  if (!ec)
+    p->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec)
+    p->acceptor.bind(endpoint, ec);
+  if (!ec)
+    p->acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return make_error(ec::invalid_argument, fmt::format("http: cannot listen on {}:{}: {}",
+                                                        opts.address, opts.port, ec.message()));
+  p->port = p->acceptor.local_endpoint().port();
+  p->accept();
+  for (int i = 0; i < std::max(1, opts.io_threads); ++i)
+    p->threads.emplace_back([raw = p.get()] { raw->ioc.run(); });
+  return std::unique_ptr<server>(new server(std::move(p)));
+}
+
+server::server(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
+
+server::~server() {
+  net::post(impl_->ioc, [p = impl_] {
+    beast::error_code ignored;
+    p->acceptor.close(ignored);
+  });
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads)
+    t.join();
+}
+
+uint16_t server::port() const noexcept {
+  return impl_->port;
+}
+
+uint64_t server::in_flight() const noexcept {
+  return impl_->in_flight.load();
+}
+
+uint64_t server::connections() const noexcept {
+  return impl_->connections.load();
+}
+
+} // namespace bps::http

@@ -1,0 +1,288 @@
+#include "bps/http/service.hpp"
+
+#include <random>
+
+#include <fmt/format.h>
+
+#include "bps/actors/gateway.hpp"
+#include "bps/http/api.hpp"
+
+namespace bps::http {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+response json_response(int status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+response error_response(const api_error& e) {
+  auto r = json_response(e.status, error_json(e));
+  if (e.status == 401)
+    r.headers.emplace_back("WWW-Authenticate", "Bearer");
+  if (e.status == 503)
+    r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+std::string random_id(const char* prefix) {
+  thread_local std::mt19937_64 gen{[] {
+    std::random_device rd;
+    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }()};
+  return fmt::format("{}-{:016x}{:016x}", prefix, gen(), gen());
+}
+
+/// The id of a request: derived from the caller and its Idempotency-Key, so that a
+/// retry (on any node, after any restart) names the same purchase or command.
+std::string request_id(const char* prefix, const std::string& principal, const request& req) {
+  if (!req.has_idempotency_key)
+    return random_id(prefix);
+  return fmt::format("{}-{}", prefix, hex(sha256(principal + "\n" + req.idempotency_key), 16));
+}
+
+std::string_view rejection_code(domain::rejection_reason r) {
+  switch (r) {
+    case domain::rejection_reason::item_exists: return "item_exists";
+    case domain::rejection_reason::unknown_item: return "unknown_item";
+    case domain::rejection_reason::invalid_quantity: return "invalid_quantity";
+    case domain::rejection_reason::invalid_amount: return "invalid_amount";
+    case domain::rejection_reason::version_mismatch: return "version_mismatch";
+    case domain::rejection_reason::none: break;
+  }
+  return "rejected";
+}
+
+} // namespace
+
+struct service::call {
+  request req;
+  responder reply;
+  const route* r = nullptr;
+  route_match m;
+  std::vector<std::pair<std::string, std::string>> query;
+  std::string principal = "anonymous";
+};
+
+service::service(gateway::gateway& gw, service_config cfg, std::function<readiness()> ready,
+                 std::function<std::string()> extra_metrics)
+  : gw_(gw), cfg_(std::move(cfg)), ready_(std::move(ready)),
+    extra_metrics_(std::move(extra_metrics)) {}
+
+void service::count_refusal(int status) {
+  metrics_.observe("refused by the server", status, 0);
+}
+
+void service::handle(request&& req, responder reply) {
+  auto c = std::make_shared<call>();
+  auto [path, query] = split_target(req.target);
+  c->m = match(req.method, path);
+  c->r = c->m.matched;
+  auto started = clock_type::now();
+  auto route_name = c->r ? std::string{c->r->name} : std::string{"unmatched"};
+  c->reply = [this, started, route_name, reply = std::move(reply)](response r) {
+    metrics_.observe(route_name, r.status,
+                     std::chrono::duration<double>(clock_type::now() - started).count());
+    reply(std::move(r));
+  };
+  c->req = std::move(req);
+  if (!c->r) {
+    auto r = error_response(c->m.error);
+    if (!c->m.allow.empty())
+      r.headers.emplace_back("Allow", c->m.allow);
+    return c->reply(std::move(r));
+  }
+  if (c->r->needs != role::anyone && cfg_.auth) {
+    auto who = authenticate(cfg_.keys, c->req.authorization);
+    if (!who)
+      return c->reply(error_response(who.error));
+    if (auto e = authorize(*who.value, c->r->needs))
+      return c->reply(error_response(*e));
+    c->principal = who.value->name;
+  }
+  auto q = parse_query(query, c->r->query);
+  if (!q)
+    return c->reply(error_response(q.error));
+  c->query = std::move(*q.value);
+  if (c->r->json_body) {
+    if (!is_json(c->req.content_type))
+      return c->reply(error_response(
+        {415, "unsupported_media_type",
+         fmt::format("the body must be JSON: send \"Content-Type: application/json\"{}",
+                     c->req.content_type.empty() ? std::string{}
+                                                 : ", not \"" + c->req.content_type + "\""),
+         std::nullopt}));
+    if (c->req.has_idempotency_key)
+      if (auto e = check_idempotency_key(c->req.idempotency_key))
+        return c->reply(error_response(*e));
+  }
+  dispatch(c);
+}
+
+void service::dispatch(const std::shared_ptr<call>& c) {
+  auto name = c->r->name;
+  if (name == "GET /")
+    return c->reply({200, "text/html; charset=utf-8", web_page(), {}});
+  if (name == "GET /openapi.json")
+    return c->reply(json_response(200, openapi_document()));
+  if (name == "GET /healthz")
+    return c->reply(json_response(200, R"({"status":"up"})"));
+  if (name == "GET /readyz") {
+    auto r = ready_();
+    return c->reply(json_response(
+      r.ready ? 200 : 503, fmt::format(R"({{"ready":{},"checks":{}}})", r.ready, r.checks_json)));
+  }
+  if (name == "GET /metrics")
+    return c->reply({200, "text/plain; version=0.0.4", metrics_.render() + extra_metrics_(), {}});
+  if (name == "POST /purchases")
+    return submit_purchase(c);
+  if (name == "GET /purchases/{purchaseId}")
+    return get_purchase(c);
+  if (name == "POST /items")
+    return submit_command(c, 201);
+  if (name == "PUT /items/{itemId}/quantity" || name == "POST /items/{itemId}/restock"
+      || name == "PUT /items/{itemId}/description")
+    return submit_command(c, 200);
+  if (name == "GET /items/{itemId}") {
+    auto id = param(c->m, "itemId");
+    if (auto e = check_path_id("itemId", id))
+      return c->reply(error_response(*e));
+    return gw_.get_item(id, [c](gateway::item_answer a) {
+      if (a.status == gateway::answer::not_found)
+        return c->reply(error_response(
+          {404, "not_found", fmt::format("no item \"{}\"", a.item.item_id), "itemId"}));
+      c->reply(json_response(200, to_json(a.item)));
+    });
+  }
+  if (name == "GET /items") {
+    auto page = parse_page(c->query);
+    if (!page)
+      return c->reply(error_response(page.error));
+    return gw_.list_items(page.value->after, page.value->limit, [c](gateway::page_answer a) {
+      c->reply(json_response(200, page_json(a.items, a.next)));
+    });
+  }
+  c->reply(error_response({404, "not_found", "no handler for this route", std::nullopt}));
+}
+
+void service::submit_purchase(const std::shared_ptr<call>& c) {
+  auto wait = parse_wait(c->query, cfg_.max_wait);
+  if (!wait)
+    return c->reply(error_response(wait.error));
+  auto p = parse_purchase(c->req.body);
+  if (!p)
+    return c->reply(error_response(p.error));
+  p.value->purchase_id = request_id("p", c->principal, c->req);
+  gw_.submit_purchase(std::move(*p.value), *wait.value, [c](gateway::purchase_answer a) {
+    switch (a.status) {
+      case gateway::answer::done:
+      case gateway::answer::pending: {
+        auto r = json_response(a.status == gateway::answer::done ? 200 : 202, to_json(a.record));
+        r.headers.emplace_back("Location", "/purchases/" + a.record.purchase_id);
+        return c->reply(std::move(r));
+      }
+      case gateway::answer::conflict:
+        return c->reply(
+          error_response({422, "idempotency_key_reused", a.message, "Idempotency-Key"}));
+      case gateway::answer::not_found:
+      case gateway::answer::unavailable:
+        return c->reply(error_response({503, "unavailable",
+                                        "the purchase could not be written to Kafka (" + a.message
+                                          + "); retry with the same "
+                                            "Idempotency-Key",
+                                        std::nullopt}));
+    }
+  });
+}
+
+void service::get_purchase(const std::shared_ptr<call>& c) {
+  auto id = param(c->m, "purchaseId");
+  if (auto e = check_path_id("purchaseId", id))
+    return c->reply(error_response(*e));
+  auto wait = parse_wait(c->query, cfg_.max_wait);
+  if (!wait)
+    return c->reply(error_response(wait.error));
+  gw_.get_purchase(id, *wait.value, [c](gateway::purchase_answer a) {
+    if (a.status == gateway::answer::not_found)
+      return c->reply(error_response(
+        {404, "not_found", fmt::format("no purchase \"{}\" is known", a.record.purchase_id),
+         "purchaseId"}));
+    c->reply(json_response(200, to_json(a.record)));
+  });
+}
+
+void service::submit_command(const std::shared_ptr<call>& c, int created_status) {
+  auto name = c->r->name;
+  auto item_id = param(c->m, "itemId");
+  parsed<domain::item_command> cmd;
+  if (name == "POST /items")
+    cmd = parse_insert(c->req.body);
+  else if (name == "PUT /items/{itemId}/quantity")
+    cmd = parse_set_quantity(item_id, c->req.body);
+  else if (name == "POST /items/{itemId}/restock")
+    cmd = parse_restock(item_id, c->req.body);
+  else
+    cmd = parse_set_description(item_id, c->req.body);
+  if (!cmd)
+    return c->reply(error_response(cmd.error));
+  cmd.value->command_id = request_id("c", c->principal, c->req);
+  auto wait = cfg_.command_wait;
+  gw_.submit_command(
+    std::move(*cmd.value), wait, [c, created_status, wait](gateway::command_answer a) {
+      const auto& rec = a.record;
+      switch (a.status) {
+        case gateway::answer::pending: {
+          auto r = json_response(
+            202, pending_command_json(rec, fmt::format("written, not applied within {} ms; a "
+                                                       "running node applies it",
+                                                       wait.count())));
+          return c->reply(std::move(r));
+        }
+        case gateway::answer::conflict:
+          return c->reply(
+            error_response({422, "idempotency_key_reused", a.message, "Idempotency-Key"}));
+        case gateway::answer::not_found:
+        case gateway::answer::unavailable:
+          return c->reply(error_response({503, "unavailable",
+                                          "the change could not be written to Kafka (" + a.message
+                                            + "); retry with the same "
+                                              "Idempotency-Key",
+                                          std::nullopt}));
+        case gateway::answer::done: break;
+      }
+      if (rec.status == domain::command_status::applied) {
+        auto item = a.item.value_or(
+          domain::item{rec.item_id, rec.description, rec.item_quantity, rec.item_version});
+        auto r = json_response(created_status, to_json(item));
+        if (created_status == 201)
+          r.headers.emplace_back("Location", "/items/" + rec.item_id);
+        return c->reply(std::move(r));
+      }
+      auto code = rejection_code(rec.reason);
+      int status = 400;
+      std::string message;
+      switch (rec.reason) {
+        case domain::rejection_reason::item_exists:
+          status = 409;
+          message = fmt::format("item \"{}\" exists already", rec.item_id);
+          break;
+        case domain::rejection_reason::unknown_item:
+          status = 404;
+          message = fmt::format("no item \"{}\"", rec.item_id);
+          break;
+        case domain::rejection_reason::version_mismatch:
+          status = 409;
+          message = fmt::format("item \"{}\" is at version {}, not the expectedVersion {}",
+                                rec.item_id, rec.item_version, rec.expected_version.value_or(0));
+          break;
+        default: message = fmt::format("the change was rejected: {}", code); break;
+      }
+      c->reply(error_response({status, std::string{code}, message, std::nullopt}));
+    });
+}
+
+} // namespace bps::http
