@@ -50,7 +50,7 @@ response refusal(int status, std::string code, std::string message) {
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, std::shared_ptr<server::impl> srv)
-    : stream_(std::move(socket)), srv_(std::move(srv)) {
+    : stream_(std::move(socket)), srv_(std::move(srv)), read_timer_(stream_.get_executor()) {
     ++srv_->connections;
   }
 
@@ -68,16 +68,25 @@ private:
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(srv_->opts.max_header_bytes));
     parser_->body_limit(srv_->opts.max_body_bytes);
-    stream_.expires_after(srv_->opts.read_timeout);
+    // Our own timer, not the stream's: the stream's would close the socket, and a
+    // client cut off midway is owed a 408.
+    stream_.expires_never();
+    timed_out_ = false;
+    read_timer_.expires_after(srv_->opts.read_timeout);
+    read_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec)
+        return; // cancelled: the request arrived
+      self->timed_out_ = true;
+      beast::error_code ignored;
+      self->stream_.socket().cancel(ignored);
+    });
     bhttp::async_read(stream_, buffer_, *parser_,
                       beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
-    if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset
-        || ec == net::error::operation_aborted)
-      return close();
-    if (ec == beast::error::timeout) {
+    read_timer_.cancel();
+    if (timed_out_) {
       // Idle keep-alive connections just close; a request cut off midway gets 408.
       if (parser_->got_some())
         return refuse(
@@ -85,6 +94,9 @@ private:
           fmt::format("the request did not arrive within {} ms", srv_->opts.read_timeout.count()));
       return close();
     }
+    if (ec == bhttp::error::end_of_stream || ec == net::error::connection_reset
+        || ec == net::error::operation_aborted)
+      return close();
     if (ec == bhttp::error::body_limit)
       return refuse(413, "body_too_large",
                     fmt::format("the body is larger than {} bytes", srv_->opts.max_body_bytes));
@@ -94,7 +106,6 @@ private:
         fmt::format("the headers are larger than {} bytes", srv_->opts.max_header_bytes));
     if (ec)
       return refuse(400, "bad_request", "this is not a valid HTTP/1.1 request: " + ec.message());
-    stream_.expires_never();
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
@@ -188,6 +199,8 @@ private:
   std::shared_ptr<server::impl> srv_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  net::steady_timer read_timer_;
+  bool timed_out_ = false;
   bool keep_alive_ = true;
   unsigned version_ = 11;
 };

@@ -3,6 +3,7 @@
 // invariants are checked twice: here, from what the test itself sent, and by
 // `bps replay --verify`.
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -88,6 +89,8 @@ protected:
                                   "--node-id",      id,
                                   "--partitions",   std::to_string(partitions)};
     args.insert(args.end(), more.begin(), more.end());
+    if (std::find(more.begin(), more.end(), "--http") == more.end())
+      args.insert(args.end(), {"--http", "off"}); // the gateway has its own tests
     ASSERT_TRUE(node->start(args, ::testing::TempDir() + prefix + id + ".log"));
   }
 

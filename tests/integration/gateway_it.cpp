@@ -1,0 +1,689 @@
+// The HTTP gateway end to end: a real `bps node` serving HTTP against the real
+// broker, driven over real HTTP. Every endpoint, every error, auth, limits,
+// idempotency (also across a restart), and 5,000 concurrent purchases whose
+// answers must agree with the log.
+
+#include <algorithm>
+#include <csignal>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "bps/actors/codec.hpp"
+#include "bps/http/api.hpp"
+#include "bps/kafka/producer.hpp"
+#include "bps/kafka/reader.hpp"
+#include "bps/kafka/topics.hpp"
+#include "http_client.hpp"
+#include "it_support.hpp"
+#include "process.hpp"
+
+namespace bps::it {
+namespace {
+
+using json = nlohmann::json;
+
+const std::string admin_token = "admin-token-0123456789abcdef";
+const std::string client_token = "client-token-0123456789abcdef";
+
+class GatewayIT : public ::testing::Test {
+protected:
+  void SetUp() override {
+    prefix = unique_prefix();
+    topics = kafka::topic_names::with_prefix(prefix);
+  }
+
+  void TearDown() override {
+    if (HasFailure())
+      for (auto& [id, node] : nodes)
+        std::cerr << "---- log of node " << id << " ----\n" << tail(node->log()) << "\n";
+  }
+
+  static std::string tail(const std::string& text) {
+    return text.size() > 6000 ? text.substr(text.size() - 6000) : text;
+  }
+
+  /// Starts a node serving HTTP (auth on, two keys) and waits until /readyz says ready.
+  void start_node(const std::string& id, std::vector<std::string> more = {}) {
+    auto& node = nodes[id];
+    if (!node)
+      node = std::make_unique<child_process>();
+    if (ports.count(id) == 0)
+      ports[id] = free_port();
+    std::vector<std::string> args{
+      BPS_EXE,           "node",
+      "--bootstrap",     bootstrap(),
+      "--topic-prefix",  prefix,
+      "--node-id",       id,
+      "--partitions",    "4",
+      "--http",          "127.0.0.1:" + std::to_string(ports[id]),
+      "--http-api-keys", "ops:admin:" + admin_token + ",shop:client:" + client_token};
+    args.insert(args.end(), more.begin(), more.end());
+    ASSERT_TRUE(node->start(args, ::testing::TempDir() + prefix + id + ".log"));
+    wait_ready(id);
+  }
+
+  void wait_ready(const std::string& id) {
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      ASSERT_TRUE(nodes[id]->running()) << "node " << id << " exited:\n" << nodes[id]->log();
+      auto r = http_call(ports[id], {"GET", "/readyz", "", {}});
+      if (r.status == 200)
+        return;
+      std::this_thread::sleep_for(200ms);
+    }
+    FAIL() << "node " << id << " not ready within 60 s";
+  }
+
+  uint16_t port(const std::string& id = "n1") {
+    return ports[id];
+  }
+
+  static http_request as(const std::string& token, std::string method, std::string target,
+                         std::string body = {}, std::map<std::string, std::string> extra = {}) {
+    http_request r{std::move(method), std::move(target), std::move(body), std::move(extra)};
+    if (!token.empty())
+      r.headers["Authorization"] = "Bearer " + token;
+    if (!r.body.empty() && r.headers.count("Content-Type") == 0)
+      r.headers["Content-Type"] = "application/json";
+    return r;
+  }
+
+  http_reply admin(std::string method, std::string target, std::string body = {},
+                   std::map<std::string, std::string> extra = {}) {
+    return http_call(port(), as(admin_token, std::move(method), std::move(target), std::move(body),
+                                std::move(extra)));
+  }
+
+  http_reply client(std::string method, std::string target, std::string body = {},
+                    std::map<std::string, std::string> extra = {}) {
+    return http_call(port(), as(client_token, std::move(method), std::move(target), std::move(body),
+                                std::move(extra)));
+  }
+
+  void insert(const std::string& item_id, int64_t quantity) {
+    auto r = admin(
+      "POST", "/items",
+      json{{"itemId", item_id}, {"description", "d-" + item_id}, {"quantity", quantity}}.dump());
+    ASSERT_EQ(r.status, 201) << r.body;
+  }
+
+  static json body(const http_reply& r) {
+    auto j = json::parse(r.body, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << "not JSON: " << r.body;
+    return j;
+  }
+
+  /// Every record of a topic (read_committed), all partitions.
+  std::vector<std::string> read_topic(const std::string& topic) {
+    std::vector<std::string> out;
+    for (int32_t p = 0; p < 4; ++p) {
+      auto part = read_partition(topic, p, true);
+      out.insert(out.end(), part.begin(), part.end());
+    }
+    return out;
+  }
+
+  /// purchaseId -> (number of CREATED, outcomes) in the log.
+  struct purchase_log {
+    std::map<std::string, int> created;
+    std::map<std::string, std::vector<domain::purchase>> outcomes;
+  };
+  purchase_log read_purchases() {
+    purchase_log log;
+    for (const auto& v : read_topic(topics.purchases)) {
+      auto d = domain::decode_purchase(v);
+      if (!d)
+        continue;
+      if (d.value->status == domain::purchase_status::created)
+        ++log.created[d.value->purchase_id];
+      else
+        log.outcomes[d.value->purchase_id].push_back(*d.value);
+    }
+    return log;
+  }
+
+  void expect_error(const http_reply& r, int status, const std::string& code,
+                    const std::string& field = {}) {
+    EXPECT_EQ(r.status, status) << r.body;
+    auto j = json::parse(r.body, nullptr, false);
+    ASSERT_TRUE(j.is_object() && j.contains("error")) << r.body;
+    EXPECT_EQ(j["error"]["code"], code) << r.body;
+    EXPECT_GT(j["error"]["message"].get<std::string>().size(), 10u) << r.body;
+    if (!field.empty()) {
+      EXPECT_EQ(j["error"].value("field", ""), field) << r.body;
+    }
+  }
+
+  void replay_verifies() {
+    auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
+                      + " --topic-prefix " + prefix);
+    EXPECT_EQ(replay.exit_code, 0) << replay.output;
+  }
+
+  std::string prefix;
+  kafka::topic_names topics;
+  std::map<std::string, std::unique_ptr<child_process>> nodes;
+  std::map<std::string, uint16_t> ports;
+};
+
+TEST_F(GatewayIT, HealthReadinessOpenApiAndTheWebPageNeedNoKey) {
+  start_node("n1");
+  auto health = http_call(port(), {"GET", "/healthz", "", {}});
+  EXPECT_EQ(health.status, 200);
+  auto ready = http_call(port(), {"GET", "/readyz", "", {}});
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_EQ(body(ready)["ready"], true);
+  EXPECT_EQ(body(ready)["checks"]["partitions"], 4);
+  auto page = http_call(port(), {"GET", "/", "", {}});
+  EXPECT_EQ(page.status, 200);
+  EXPECT_NE(page.headers["Content-Type"].find("text/html"), std::string::npos);
+  EXPECT_NE(page.body.find("/purchases?wait="), std::string::npos);
+
+  // The document describes exactly the routes the server has: each route in it,
+  // each path and method in it a route.
+  auto doc = http_call(port(), {"GET", "/openapi.json", "", {}});
+  ASSERT_EQ(doc.status, 200);
+  auto j = body(doc);
+  EXPECT_EQ(j["openapi"].get<std::string>().substr(0, 2), "3.");
+  std::set<std::string> documented;
+  for (const auto& [path, ops] : j["paths"].items())
+    for (const auto& [method, op] : ops.items()) {
+      std::string upper = method;
+      std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+      documented.insert(upper + " " + path);
+    }
+  std::set<std::string> served;
+  for (const auto& r : http::routes()) {
+    served.insert(std::string{r.method} + " " + std::string{r.path});
+    // Every route really answers (not 404/405) with the method it documents.
+    auto target = std::string{r.path};
+    for (auto [from, to] : {std::pair{"{itemId}", "x1"}, std::pair{"{purchaseId}", "p1"}})
+      if (auto at = target.find(from); at != std::string::npos)
+        target.replace(at, std::string{from}.size(), to);
+    auto reply = http_call(port(), as(admin_token, std::string{r.method}, target, "{}"));
+    EXPECT_NE(reply.status, 405) << r.name;
+    if (target.find("x1") == std::string::npos && target.find("p1") == std::string::npos) {
+      EXPECT_NE(reply.status, 404) << r.name << ": " << reply.body;
+    }
+  }
+  EXPECT_EQ(documented, served);
+}
+
+TEST_F(GatewayIT, ItemsAreInsertedChangedReadAndPagedWithTheRightStatuses) {
+  start_node("n1");
+  auto created
+    = admin("POST", "/items", R"({"itemId":"seat-1","description":"Row A","quantity":3})");
+  ASSERT_EQ(created.status, 201) << created.body;
+  EXPECT_EQ(
+    body(created),
+    (json{{"itemId", "seat-1"}, {"description", "Row A"}, {"quantity", 3}, {"version", 1}}));
+  EXPECT_EQ(created.headers["Location"], "/items/seat-1");
+  expect_error(admin("POST", "/items", R"({"itemId":"seat-1","description":"again","quantity":1})"),
+               409, "item_exists");
+
+  auto got = client("GET", "/items/seat-1");
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(body(got)["quantity"], 3);
+  expect_error(client("GET", "/items/nope"), 404, "not_found", "itemId");
+
+  auto set = admin("PUT", "/items/seat-1/quantity", R"({"quantity":10,"expectedVersion":1})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(body(set)["quantity"], 10);
+  EXPECT_EQ(body(set)["version"], 2);
+  expect_error(admin("PUT", "/items/seat-1/quantity", R"({"quantity":1,"expectedVersion":1})"), 409,
+               "version_mismatch");
+  auto restocked = admin("POST", "/items/seat-1/restock", R"({"amount":5})");
+  ASSERT_EQ(restocked.status, 200) << restocked.body;
+  EXPECT_EQ(body(restocked)["quantity"], 15);
+  auto described = admin("PUT", "/items/seat-1/description", R"({"description":"Row A, aisle"})");
+  ASSERT_EQ(described.status, 200) << described.body;
+  EXPECT_EQ(body(described)["description"], "Row A, aisle");
+  EXPECT_EQ(body(described)["version"], 4);
+  EXPECT_EQ(body(client("GET", "/items/seat-1")), body(described)); // reads its own write
+
+  expect_error(admin("PUT", "/items/ghost/quantity", R"({"quantity":1})"), 404, "unknown_item");
+  expect_error(admin("POST", "/items/ghost/restock", R"({"amount":1})"), 404, "unknown_item");
+  expect_error(admin("PUT", "/items/ghost/description", R"({"description":"x"})"), 404,
+               "unknown_item");
+
+  // Pages: ordered by itemId, the cursor leads through all of them once.
+  for (const auto* id : {"b", "a", "d", "c"})
+    insert(id, 1);
+  std::vector<std::string> seen;
+  std::string after;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto r = client("GET", "/items?limit=2" + (after.empty() ? "" : "&after=" + after));
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto j = body(r);
+    EXPECT_LE(j["items"].size(), 2u);
+    for (const auto& it : j["items"])
+      seen.push_back(it["itemId"]);
+    if (j["next"].is_null())
+      break;
+    after = j["next"];
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c", "d", "seat-1"}));
+}
+
+TEST_F(GatewayIT, PurchasesAnswerCreatedOrTheCommittedOutcome) {
+  start_node("n1");
+  insert("book-1", 2);
+  // Without wait: 202 once CREATED is durable, then GET ?wait gives the outcome.
+  auto accepted
+    = client("POST", "/purchases", R"({"itemId":"book-1","quantity":1,"purchasedBy":"alice"})");
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  auto a = body(accepted);
+  EXPECT_EQ(a["purchaseStatus"], "CREATED");
+  EXPECT_EQ(a["itemId"], "book-1");
+  EXPECT_EQ(a["quantity"], 1);
+  EXPECT_EQ(a["purchasedBy"], "alice");
+  auto id = a["purchaseId"].get<std::string>();
+  EXPECT_EQ(accepted.headers["Location"], "/purchases/" + id);
+  auto decided = client("GET", "/purchases/" + id + "?wait=10000");
+  ASSERT_EQ(decided.status, 200) << decided.body;
+  EXPECT_EQ(body(decided)["purchaseStatus"], "SUCCESSFUL");
+
+  auto ok = client("POST", "/purchases?wait=10000",
+                   R"({"itemId":"book-1","quantity":1,"purchasedBy":"bob"})");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(body(ok)["purchaseStatus"], "SUCCESSFUL");
+  EXPECT_FALSE(body(ok).contains("reason"));
+  auto sold_out = client("POST", "/purchases?wait=10000",
+                         R"({"itemId":"book-1","quantity":1,"purchasedBy":"carol"})");
+  ASSERT_EQ(sold_out.status, 200) << sold_out.body;
+  EXPECT_EQ(body(sold_out)["purchaseStatus"], "FAILED");
+  EXPECT_EQ(body(sold_out)["reason"], "INSUFFICIENT_STOCK");
+  auto unknown = client("POST", "/purchases?wait=10000",
+                        R"({"itemId":"no-such-book","quantity":1,"purchasedBy":"dan"})");
+  ASSERT_EQ(unknown.status, 200) << unknown.body;
+  EXPECT_EQ(body(unknown)["reason"], "UNKNOWN_ITEM");
+  EXPECT_EQ(body(client("GET", "/items/book-1"))["quantity"], 0);
+
+  expect_error(client("GET", "/purchases/p-never-made"), 404, "not_found", "purchaseId");
+  expect_error(client("GET", "/purchases/bad%20id"), 400, "invalid_field", "purchaseId");
+
+  // The answers agree with the log.
+  auto log = read_purchases();
+  for (const auto* r : {&ok, &sold_out, &unknown}) {
+    auto j = body(*r);
+    const auto& outs = log.outcomes[j["purchaseId"]];
+    ASSERT_EQ(outs.size(), 1u) << j;
+    EXPECT_EQ(outs[0].status == domain::purchase_status::successful ? "SUCCESSFUL" : "FAILED",
+              j["purchaseStatus"]);
+  }
+}
+
+TEST_F(GatewayIT, BadInputGetsAFourHundredWithAMessageAndNeverStopsTheServer) {
+  start_node("n1", {"--http-max-wait-ms", "5000"});
+  insert("book-1", 100);
+  struct bad_case {
+    std::string what;
+    http_request req;
+    int status;
+    std::string code;
+    std::string field;
+  };
+  auto purchase = [&](std::string body, std::string target = "/purchases") {
+    return as(client_token, "POST", std::move(target), std::move(body));
+  };
+  std::string nested(20000, '[');
+  std::vector<bad_case> cases{
+    {"malformed JSON", purchase("{\"itemId\":"), 400, "malformed_json", ""},
+    {"not an object", purchase("[1,2]"), 400, "malformed_json", ""},
+    {"deeply nested", purchase(nested), 400, "malformed_json", ""},
+    {"invalid UTF-8", purchase("{\"itemId\":\"\xff\xfe\",\"quantity\":1,\"purchasedBy\":\"x\"}"),
+     400, "malformed_json", ""},
+    {"missing field", purchase(R"({"itemId":"book-1","quantity":1})"), 400, "missing_field",
+     "purchasedBy"},
+    {"unknown field", purchase(R"({"itemId":"book-1","quantity":1,"purchasedBy":"x","price":3})"),
+     400, "unknown_field", "price"},
+    {"quantity as a string", purchase(R"({"itemId":"book-1","quantity":"1","purchasedBy":"x"})"),
+     400, "invalid_field", "quantity"},
+    {"itemId as a number", purchase(R"({"itemId":7,"quantity":1,"purchasedBy":"x"})"), 400,
+     "invalid_field", "itemId"},
+    {"itemId outside its pattern",
+     purchase(R"({"itemId":"../etc","quantity":1,"purchasedBy":"x"})"), 400, "invalid_field",
+     "itemId"},
+    {"itemId too long",
+     purchase(
+       json{{"itemId", std::string(129, 'a')}, {"quantity", 1}, {"purchasedBy", "x"}}.dump()),
+     400, "invalid_field", "itemId"},
+    {"quantity 0", purchase(R"({"itemId":"book-1","quantity":0,"purchasedBy":"x"})"), 400,
+     "invalid_field", "quantity"},
+    {"quantity negative", purchase(R"({"itemId":"book-1","quantity":-3,"purchasedBy":"x"})"), 400,
+     "invalid_field", "quantity"},
+    {"quantity absurd", purchase(R"({"itemId":"book-1","quantity":1e30,"purchasedBy":"x"})"), 400,
+     "invalid_field", "quantity"},
+    {"quantity fractional", purchase(R"({"itemId":"book-1","quantity":1.5,"purchasedBy":"x"})"),
+     400, "invalid_field", "quantity"},
+    {"purchasedBy empty", purchase(R"({"itemId":"book-1","quantity":1,"purchasedBy":""})"), 400,
+     "invalid_field", "purchasedBy"},
+    {"wait not a number",
+     purchase(R"({"itemId":"book-1","quantity":1,"purchasedBy":"x"})", "/purchases?wait=soon"), 400,
+     "invalid_query", "wait"},
+    {"wait above the cap",
+     purchase(R"({"itemId":"book-1","quantity":1,"purchasedBy":"x"})", "/purchases?wait=999999"),
+     400, "invalid_query", "wait"},
+    {"unknown query parameter",
+     purchase(R"({"itemId":"book-1","quantity":1,"purchasedBy":"x"})", "/purchases?wiat=5"), 400,
+     "invalid_query", "wiat"},
+    {"limit out of range", as(client_token, "GET", "/items?limit=0"), 400, "invalid_query",
+     "limit"},
+    {"bad itemId in the path", as(client_token, "GET", "/items/a%20b"), 400, "invalid_field",
+     "itemId"},
+    {"bad Idempotency-Key",
+     as(client_token, "POST", "/purchases", R"({"itemId":"book-1","quantity":1,"purchasedBy":"x"})",
+        {{"Idempotency-Key", std::string(300, 'k')}}),
+     400, "invalid_header", "Idempotency-Key"},
+    {"insert with a negative quantity",
+     as(admin_token, "POST", "/items", R"({"itemId":"x","description":"d","quantity":-1})"), 400,
+     "invalid_field", "quantity"},
+    {"description too long",
+     as(admin_token, "PUT", "/items/book-1/description",
+        json{{"description", std::string(3000, 'd')}}.dump()),
+     400, "invalid_field", "description"},
+    {"restock of 0", as(admin_token, "POST", "/items/book-1/restock", R"({"amount":0})"), 400,
+     "invalid_field", "amount"},
+    {"body too large", purchase(std::string(70000, ' ')), 413, "body_too_large", ""},
+    {"unknown route", as(client_token, "GET", "/purchase"), 404, "not_found", ""},
+    {"wrong method", as(client_token, "DELETE", "/purchases"), 405, "method_not_allowed", ""},
+    {"wrong content type",
+     as(client_token, "POST", "/purchases", "itemId=book-1", {{"Content-Type", "text/plain"}}), 415,
+     "unsupported_media_type", ""},
+    {"headers too large",
+     as(client_token, "GET", "/items", "", {{"X-Filler", std::string(10000, 'h')}}), 431,
+     "headers_too_large", ""},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    auto r = http_call(port(), c.req);
+    expect_error(r, c.status, c.code, c.field);
+    if (c.status == 405) {
+      EXPECT_EQ(r.headers["Allow"], "POST");
+    }
+  }
+  // Nothing of that reached Kafka, and the server still sells.
+  EXPECT_TRUE(read_purchases().created.empty());
+  auto ok = client("POST", "/purchases?wait=5000",
+                   R"({"itemId":"book-1","quantity":1,"purchasedBy":"x"})");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(body(ok)["purchaseStatus"], "SUCCESSFUL");
+}
+
+TEST_F(GatewayIT, ApiKeysAndRolesAreEnforced) {
+  start_node("n1");
+  auto none = http_call(port(), {"GET", "/items", "", {}});
+  expect_error(none, 401, "unauthorized");
+  EXPECT_EQ(none.headers["WWW-Authenticate"], "Bearer");
+  expect_error(http_call(port(), as("wrong-token-0123456789", "GET", "/items")), 401,
+               "unauthorized");
+  expect_error(http_call(port(), {"GET", "/items", "", {{"Authorization", "Basic YWxpY2U6eA=="}}}),
+               401, "unauthorized");
+  expect_error(client("POST", "/items", R"({"itemId":"x","description":"d","quantity":1})"), 403,
+               "forbidden");
+  expect_error(client("PUT", "/items/x/quantity", R"({"quantity":1})"), 403, "forbidden");
+  expect_error(client("GET", "/metrics"), 403, "forbidden");
+  EXPECT_EQ(admin("GET", "/metrics").status, 200);
+  EXPECT_EQ(client("GET", "/items").status, 200);
+  insert("x", 1);
+  EXPECT_EQ(
+    client("POST", "/purchases?wait=5000", R"({"itemId":"x","quantity":1,"purchasedBy":"c"})")
+      .status,
+    200);
+  // Nothing was written for the refused requests: the one insert is all.
+  EXPECT_EQ(body(client("GET", "/items"))["items"].size(), 1u);
+}
+
+TEST_F(GatewayIT, AuthOffIsExplicitAndMissingKeysAreRefusedAtStart) {
+  auto refused = run(std::string{BPS_EXE} + " node --bootstrap " + bootstrap() + " --topic-prefix "
+                     + prefix + " --node-id n1 --http 127.0.0.1:" + std::to_string(free_port()));
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("--http-auth off"), std::string::npos) << refused.output;
+  auto weak = run(std::string{BPS_EXE} + " node --bootstrap " + bootstrap() + " --topic-prefix "
+                  + prefix + " --node-id n1 --http-api-keys a:admin:short");
+  EXPECT_EQ(weak.exit_code, 2) << weak.output;
+  EXPECT_NE(weak.output.find("at least 16"), std::string::npos) << weak.output;
+
+  start_node("n1", {"--http-auth", "off"});
+  EXPECT_NE(nodes["n1"]->log().find("auth OFF"), std::string::npos);
+  auto open = http_call(
+    port(), as("", "POST", "/items", R"({"itemId":"x","description":"d","quantity":1})"));
+  EXPECT_EQ(open.status, 201) << open.body;
+}
+
+TEST_F(GatewayIT, MetricsCountRequestsPurchasesCommitsLagAndActors) {
+  start_node("n1");
+  insert("m-1", 1);
+  client("POST", "/purchases?wait=5000", R"({"itemId":"m-1","quantity":1,"purchasedBy":"a"})");
+  client("POST", "/purchases?wait=5000", R"({"itemId":"m-1","quantity":1,"purchasedBy":"b"})");
+  client("GET", "/nowhere");
+  auto m = admin("GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.headers["Content-Type"].find("text/plain"), std::string::npos);
+  for (const auto* line :
+       {"bps_http_requests_total{route=\"POST /purchases\",status=\"200\"} 2",
+        "bps_http_requests_total{route=\"POST /items\",status=\"201\"} 1",
+        "bps_http_requests_total{route=\"unmatched\",status=\"404\"} 1",
+        "bps_http_request_duration_seconds_bucket{route=\"POST "
+        "/purchases\",status=\"200\",le=\"+Inf\"} 2",
+        "bps_purchases_decided_total{outcome=\"SUCCESSFUL\"} 1",
+        "bps_purchases_decided_total{outcome=\"FAILED\"} 1",
+        "bps_purchases_committed_total{outcome=\"SUCCESSFUL\"} 1", "bps_consumer_lag_records ",
+        "bps_live_item_actors 1", "bps_transaction_commits_total ",
+        "bps_transaction_aborts_total 0", "bps_assigned_partitions 4"})
+    EXPECT_NE(m.body.find(line), std::string::npos) << line << "\n" << m.body;
+}
+
+TEST_F(GatewayIT, AnIdempotencyKeyMakesOnePurchaseConcurrentlySequentiallyAndAfterARestart) {
+  start_node("n1");
+  insert("k-1", 100);
+  auto with_key = [&](const std::string& key, const std::string& body_text) {
+    return as(client_token, "POST", "/purchases?wait=10000", body_text, {{"Idempotency-Key", key}});
+  };
+  const std::string body_a = R"({"itemId":"k-1","quantity":2,"purchasedBy":"alice"})";
+  // Ten at once with the same key and body.
+  std::vector<http_request> burst(10, with_key("key-1", body_a));
+  auto replies = http_all(port(), burst);
+  std::set<std::string> ids;
+  for (const auto& r : replies) {
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(body(r)["purchaseStatus"], "SUCCESSFUL");
+    ids.insert(body(r)["purchaseId"]);
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  // Then twice more, one after the other.
+  for (int i = 0; i < 2; ++i) {
+    auto again = http_call(port(), with_key("key-1", body_a));
+    ASSERT_EQ(again.status, 200) << again.body;
+    EXPECT_EQ(body(again), body(replies[0]));
+  }
+  // Another body with the same key: 422, and nothing written.
+  auto other = http_call(
+    port(), with_key("key-1", R"({"itemId":"k-1","quantity":3,"purchasedBy":"alice"})"));
+  expect_error(other, 422, "idempotency_key_reused", "Idempotency-Key");
+  // The same key from another API key, for an item, is another request: the
+  // insert is answered the same way twice (201, not 409 the second time).
+  auto item_insert
+    = as(admin_token, "POST", "/items", R"({"itemId":"k-2","description":"d","quantity":1})",
+         {{"Idempotency-Key", "key-1"}});
+  auto first_insert = http_call(port(), item_insert);
+  EXPECT_EQ(first_insert.status, 201) << first_insert.body;
+  auto second_insert = http_call(port(), item_insert);
+  EXPECT_EQ(second_insert.status, 201) << second_insert.body;
+  EXPECT_EQ(body(second_insert), body(first_insert));
+
+  // After a restart the key is still known.
+  ASSERT_EQ(nodes["n1"]->stop(SIGTERM, 30s), 0);
+  start_node("n1");
+  auto after_restart = http_call(port(), with_key("key-1", body_a));
+  ASSERT_EQ(after_restart.status, 200) << after_restart.body;
+  EXPECT_EQ(body(after_restart), body(replies[0]));
+  expect_error(
+    http_call(port(), with_key("key-1", R"({"itemId":"k-1","quantity":1,"purchasedBy":"x"})")), 422,
+    "idempotency_key_reused");
+
+  auto log = read_purchases();
+  auto id = *ids.begin();
+  EXPECT_EQ(log.created[id], 1);
+  EXPECT_EQ(log.outcomes[id].size(), 1u);
+  EXPECT_EQ(log.created.size(), 1u); // nothing else was ever written
+  EXPECT_EQ(body(client("GET", "/items/k-1"))["quantity"], 98);
+}
+
+TEST_F(GatewayIT, FiveThousandConcurrentPurchasesOverHttpAgreeWithTheLog) {
+  start_node("n1");
+  constexpr int items = 50;
+  constexpr int64_t stock = 40; // 2,000 units for about 7,500 wanted: most items sell out
+  for (int i = 0; i < items; ++i)
+    insert("i-" + std::to_string(i), stock);
+  std::mt19937 rng{42};
+  std::vector<http_request> requests;
+  for (int i = 0; i < 5000; ++i) {
+    auto item = "i-" + std::to_string(rng() % items);
+    auto q = 1 + static_cast<int>(rng() % 2);
+    requests.push_back(
+      as(client_token, "POST", "/purchases?wait=30000",
+         json{{"itemId", item}, {"quantity", q}, {"purchasedBy", "b" + std::to_string(i)}}.dump()));
+  }
+  auto replies = http_all(port(), requests);
+
+  std::map<std::string, json> answered; // purchaseId -> 200 body
+  int decided = 0;
+  int accepted = 0;
+  for (const auto& r : replies) {
+    ASSERT_TRUE(r.status == 200 || r.status == 202) << r.status << " " << r.error << " " << r.body;
+    auto j = body(r);
+    if (r.status == 200) {
+      ++decided;
+      answered[j["purchaseId"]] = j;
+    } else {
+      ++accepted;
+    }
+  }
+  std::cout << "5000 concurrent purchases: " << decided << " answered 200, " << accepted
+            << " answered 202\n";
+  EXPECT_EQ(decided + accepted, 5000);
+
+  // Wait until the log has an outcome for every purchase, then compare.
+  purchase_log log;
+  auto deadline = std::chrono::steady_clock::now() + 120s;
+  do {
+    log = read_purchases();
+  } while (log.outcomes.size() < 5000 && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(log.created.size(), 5000u);
+  ASSERT_EQ(log.outcomes.size(), 5000u);
+  std::map<std::string, int64_t> sold;
+  for (const auto& [id, outs] : log.outcomes) {
+    ASSERT_EQ(outs.size(), 1u) << id;
+    EXPECT_EQ(log.created[id], 1) << id;
+    if (outs[0].status == domain::purchase_status::successful)
+      sold[outs[0].item_id] += outs[0].quantity;
+    if (auto it = answered.find(id); it != answered.end()) {
+      EXPECT_EQ(it->second["purchaseStatus"],
+                outs[0].status == domain::purchase_status::successful ? "SUCCESSFUL" : "FAILED")
+        << id;
+      if (outs[0].status == domain::purchase_status::failed) {
+        EXPECT_EQ(it->second["reason"], "INSUFFICIENT_STOCK") << id;
+      }
+    }
+  }
+  for (const auto& [item, n] : sold) {
+    EXPECT_LE(n, stock) << item;
+    EXPECT_EQ(body(client("GET", "/items/" + item))["quantity"], stock - n) << item;
+  }
+  replay_verifies();
+}
+
+TEST_F(GatewayIT, OverloadAndSlowClientsAreAnsweredAtOnce) {
+  start_node("n1", {"--http-max-in-flight", "3", "--http-read-timeout-ms", "500"});
+  // A CREATED that no node will ever decide (its key is not its itemId, so it goes
+  // to dead letters): waiting for it keeps requests in flight.
+  auto producer
+    = must(kafka::producer::make({bootstrap(), "", std::chrono::milliseconds{10000}, {}}));
+  ASSERT_FALSE(producer->produce(topics.purchases, "wrong-key",
+                                 domain::encode(domain::purchase{"p-stuck", "stuck", 1, "x"})));
+  ASSERT_FALSE(producer->flush(10s));
+  for (int i = 0; i < 100; ++i) {
+    if (client("GET", "/purchases/p-stuck").status == 200)
+      break;
+    std::this_thread::sleep_for(100ms);
+  }
+  std::vector<http_request> waits(8, as(client_token, "GET", "/purchases/p-stuck?wait=4000"));
+  auto started = std::chrono::steady_clock::now();
+  auto replies = http_all(port(), waits);
+  int waited = 0;
+  int refused = 0;
+  for (const auto& r : replies) {
+    if (r.status == 200) {
+      ++waited;
+      EXPECT_EQ(body(r)["purchaseStatus"], "CREATED");
+    } else {
+      expect_error(r, 503, "overloaded");
+      EXPECT_EQ(r.headers.at("Retry-After"), "1");
+      ++refused;
+    }
+  }
+  EXPECT_EQ(waited, 3);
+  EXPECT_EQ(refused, 5);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 3900ms);
+
+  // A request that does not arrive whole within the read timeout: 408.
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket s{ioc};
+  s.connect({boost::asio::ip::make_address("127.0.0.1"), port()});
+  std::string partial = "POST /purchases HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"it";
+  boost::asio::write(s, boost::asio::buffer(partial));
+  std::string answer(4096, '\0');
+  boost::system::error_code ec;
+  auto n = s.read_some(boost::asio::buffer(answer), ec);
+  answer.resize(n);
+  EXPECT_NE(answer.find("408"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("request_timeout"), std::string::npos) << answer;
+}
+
+TEST_F(GatewayIT, WithTwoNodesEveryAnswerIsTheCommittedOneWhicheverNodeDecided) {
+  start_node("n1");
+  nodes["n2"] = std::make_unique<child_process>();
+  ASSERT_TRUE(nodes["n2"]->start({BPS_EXE, "node", "--bootstrap", bootstrap(), "--topic-prefix",
+                                  prefix, "--node-id", "n2", "--partitions", "4", "--http", "off"},
+                                 ::testing::TempDir() + prefix + "n2.log"));
+  // Wait until n1 owns only some of the partitions.
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto ready = body(http_call(port(), {"GET", "/readyz", "", {}}));
+    if (ready["checks"]["partitions"] == 2 && ready["ready"] == true)
+      break;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_EQ(body(http_call(port(), {"GET", "/readyz", "", {}}))["checks"]["partitions"], 2);
+  // Items in every partition, all through n1; n2 decides half of them.
+  std::map<int32_t, int> per_partition;
+  int placed = 0;
+  for (int i = 0; placed < 12; ++i) { // three items in each of the 4 partitions
+    auto id = "two-" + std::to_string(i);
+    auto& n = per_partition[kafka::partition_for(id, 4)];
+    if (n >= 3)
+      continue;
+    ++n;
+    ++placed;
+    insert(id, 1);
+    auto r = client("POST", "/purchases?wait=10000",
+                    json{{"itemId", id}, {"quantity", 1}, {"purchasedBy", "x"}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(body(r)["purchaseStatus"], "SUCCESSFUL");
+    EXPECT_EQ(body(client("GET", "/items/" + id))["quantity"], 0);
+  }
+  EXPECT_NE(nodes["n2"]->log().find("partitions assigned"), std::string::npos);
+  replay_verifies();
+}
+
+} // namespace
+} // namespace bps::it
