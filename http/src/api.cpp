@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bps/actors/codec.hpp"
+#include "bps/http/errors.hpp"
 
 namespace bps::http {
 
@@ -509,10 +510,7 @@ std::string page_json(const std::vector<domain::item>& items, std::string_view n
 }
 
 std::string error_json(const api_error& e) {
-  json err{{"code", e.code}, {"message", e.message}};
-  if (e.field)
-    err["field"] = *e.field;
-  return json{{"error", std::move(err)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+  return error_body(e.code, e.message, e.field);
 }
 
 } // namespace bps::http

@@ -1,0 +1,208 @@
+#define CAF_SUITE http.api
+#include <caf/test/unit_test.hpp>
+
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "bps/http/api.hpp"
+#include "bps/http/auth.hpp"
+#include "bps/http/metrics.hpp"
+#include "bps/http/service.hpp"
+
+using namespace bps;
+using namespace bps::http;
+
+CAF_TEST(routes match with their parameters and a wrong method is 405 with Allow) {
+  auto m = match("GET", "/items/book-1");
+  CAF_REQUIRE(m.matched != nullptr);
+  CAF_CHECK_EQUAL(m.matched->name, "GET /items/{itemId}");
+  CAF_CHECK_EQUAL(param(m, "itemId"), "book-1");
+  auto restock = match("POST", "/items/a%3Ab/restock");
+  CAF_REQUIRE(restock.matched != nullptr);
+  CAF_CHECK_EQUAL(param(restock, "itemId"), "a:b");
+  auto wrong = match("DELETE", "/items/book-1");
+  CAF_CHECK(wrong.matched == nullptr);
+  CAF_CHECK_EQUAL(wrong.error.status, 405);
+  CAF_CHECK_EQUAL(wrong.allow, "GET");
+  CAF_CHECK_EQUAL(match("GET", "/items/").error.status, 404); // empty id
+  CAF_CHECK_EQUAL(match("GET", "/nope").error.status, 404);
+  CAF_CHECK_EQUAL(match("GET", "").error.status, 404);
+  CAF_CHECK_EQUAL(match("GET", "/items/a/b/c").error.status, 404);
+  CAF_CHECK_EQUAL(match("GET", "/items/%zz").error.status, 404); // bad escape: no match
+}
+
+CAF_TEST(the OpenAPI document lists exactly the routes) {
+  auto doc = nlohmann::json::parse(openapi_document());
+  std::set<std::string> documented;
+  for (const auto& [path, ops] : doc["paths"].items())
+    for (const auto& [method, op] : ops.items()) {
+      std::string upper = method;
+      for (auto& ch : upper)
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      documented.insert(upper + " " + path);
+      // The role in the document is the role the server enforces.
+      auto r = match(upper, path);
+      CAF_REQUIRE(r.matched != nullptr);
+      auto role_name = r.matched->needs == role::admin    ? "admin"
+                       : r.matched->needs == role::client ? "client"
+                                                          : "anyone";
+      CAF_CHECK_EQUAL(op.value("x-role", ""), role_name);
+    }
+  std::set<std::string> served;
+  for (const auto& r : routes())
+    served.insert(std::string{r.method} + " " + std::string{r.path});
+  CAF_CHECK(documented == served);
+}
+
+CAF_TEST(a purchase body must have exactly its fields with the right types and ranges) {
+  auto ok = parse_purchase(R"({"itemId":"book-1","quantity":2,"purchasedBy":"alice"})");
+  CAF_REQUIRE(ok);
+  CAF_CHECK_EQUAL(ok.value->item_id, "book-1");
+  CAF_CHECK_EQUAL(ok.value->quantity, 2);
+  CAF_CHECK_EQUAL(ok.value->purchased_by, "alice");
+  CAF_CHECK(ok.value->purchase_id.empty());
+  CAF_CHECK(parse_purchase(R"({"itemId":"b","quantity":2.0,"purchasedBy":"a"})")); // whole
+  struct row {
+    const char* body;
+    const char* code;
+    const char* field;
+  };
+  const row rows[] = {
+    {"", "malformed_json", ""},
+    {"null", "malformed_json", ""},
+    {R"({"itemId":"b","quantity":1})", "missing_field", "purchasedBy"},
+    {R"({"itemId":"b","quantity":1,"purchasedBy":"a","x":1})", "unknown_field", "x"},
+    {R"({"itemId":"b","quantity":true,"purchasedBy":"a"})", "invalid_field", "quantity"},
+    {R"({"itemId":"b","quantity":0,"purchasedBy":"a"})", "invalid_field", "quantity"},
+    {R"({"itemId":"b","quantity":1000000000001,"purchasedBy":"a"})", "invalid_field", "quantity"},
+    {R"({"itemId":"b","quantity":18446744073709551615,"purchasedBy":"a"})", "invalid_field",
+     "quantity"},
+    {R"({"itemId":"b","quantity":-1e300,"purchasedBy":"a"})", "invalid_field", "quantity"},
+    {R"({"itemId":"-b","quantity":1,"purchasedBy":"a"})", "invalid_field", "itemId"},
+    {R"({"itemId":"b","quantity":1,"purchasedBy":null})", "invalid_field", "purchasedBy"},
+  };
+  for (const auto& r : rows) {
+    CAF_MESSAGE(r.body);
+    auto p = parse_purchase(r.body);
+    CAF_CHECK(!p);
+    CAF_CHECK_EQUAL(p.error.status, 400);
+    CAF_CHECK_EQUAL(p.error.code, r.code);
+    CAF_CHECK_EQUAL(p.error.field.value_or(""), r.field);
+    CAF_CHECK(!p.error.message.empty());
+  }
+}
+
+CAF_TEST(item changes parse into commands with an optional expected version) {
+  auto ins = parse_insert(R"({"itemId":"x","description":"d","quantity":0})");
+  CAF_REQUIRE(ins);
+  CAF_CHECK(ins.value->type == domain::command_type::insert_item);
+  auto q = parse_set_quantity("x", R"({"quantity":7,"expectedVersion":3})");
+  CAF_REQUIRE(q);
+  CAF_CHECK_EQUAL(q.value->quantity, 7);
+  CAF_CHECK_EQUAL(q.value->expected_version.value_or(-1), 3);
+  auto r = parse_restock("x", R"({"amount":5})");
+  CAF_REQUIRE(r);
+  CAF_CHECK_EQUAL(r.value->amount, 5);
+  CAF_CHECK(!r.value->expected_version);
+  CAF_CHECK(parse_set_description("x", R"({"description":""})"));
+  CAF_CHECK_EQUAL(parse_restock("x", R"({"amount":0})").error.field.value_or(""), "amount");
+  CAF_CHECK_EQUAL(
+    parse_set_quantity("x", R"({"quantity":1,"expectedVersion":-1})").error.field.value_or(""),
+    "expectedVersion");
+  CAF_CHECK_EQUAL(parse_set_quantity("bad id", R"({"quantity":1})").error.field.value_or(""),
+                  "itemId");
+  CAF_CHECK_EQUAL(parse_insert(R"({"itemId":"x","quantity":1})").error.code, "missing_field");
+}
+
+CAF_TEST(query parameters are checked) {
+  auto q = parse_query("wait=150&", {"wait"});
+  CAF_REQUIRE(q);
+  auto w = parse_wait(*q.value, std::chrono::milliseconds{1000});
+  CAF_REQUIRE(w);
+  CAF_CHECK_EQUAL(w.value->count(), 150);
+  CAF_CHECK(
+    !parse_wait(*parse_query("wait=1001", {"wait"}).value, std::chrono::milliseconds{1000}));
+  CAF_CHECK(!parse_wait(*parse_query("wait=-1", {"wait"}).value, std::chrono::milliseconds{1000}));
+  CAF_CHECK(!parse_wait(*parse_query("wait=", {"wait"}).value, std::chrono::milliseconds{1000}));
+  CAF_CHECK_EQUAL(parse_query("wait=1&wait=2", {"wait"}).error.field.value_or(""), "wait");
+  CAF_CHECK_EQUAL(parse_query("x=1", {"wait"}).error.field.value_or(""), "x");
+  CAF_CHECK(!parse_query("wait=%4", {"wait"}));
+  auto page = parse_page(*parse_query("limit=5&after=b%2D1", {"limit", "after"}).value);
+  CAF_REQUIRE(page);
+  CAF_CHECK_EQUAL(page.value->limit, 5u);
+  CAF_CHECK_EQUAL(page.value->after, "b-1");
+  CAF_CHECK(!parse_page(*parse_query("limit=1001", {"limit"}).value));
+  CAF_CHECK(is_json("application/json; charset=utf-8"));
+  CAF_CHECK(is_json("Application/JSON"));
+  CAF_CHECK(!is_json("text/json"));
+  CAF_CHECK(!is_json(""));
+  CAF_CHECK(!check_idempotency_key("k-1"));
+  CAF_CHECK(check_idempotency_key("with space").has_value());
+  CAF_CHECK(!check_idempotency_key("abc").has_value());
+}
+
+CAF_TEST(responses carry the seed field names and a reason only when FAILED) {
+  auto ok = nlohmann::json::parse(to_json(domain::purchase{"p-1", "b", 1, "al"}));
+  CAF_CHECK_EQUAL(ok["purchaseStatus"], "CREATED");
+  CAF_CHECK(!ok.contains("reason"));
+  domain::purchase failed{"p-2", "b", 1, "al", domain::purchase_status::failed,
+                          domain::failure_reason::insufficient_stock};
+  auto f = nlohmann::json::parse(to_json(failed));
+  CAF_CHECK_EQUAL(f["purchaseStatus"], "FAILED");
+  CAF_CHECK_EQUAL(f["reason"], "INSUFFICIENT_STOCK");
+  auto page = nlohmann::json::parse(page_json({domain::item{"a", "d", 1, 1}}, ""));
+  CAF_CHECK(page["next"].is_null());
+  CAF_CHECK_EQUAL(page["items"][0]["itemId"], "a");
+}
+
+CAF_TEST(API keys parse with roles and authenticate only the right token) {
+  auto keys = parse_api_keys("ops:admin:0123456789abcdef-ops,shop:client:0123456789abcdef-shop");
+  CAF_REQUIRE(keys);
+  CAF_CHECK_EQUAL(keys.value->size(), 2u);
+  auto ops = authenticate(*keys.value, "Bearer 0123456789abcdef-ops");
+  CAF_REQUIRE(ops);
+  CAF_CHECK_EQUAL(ops.value->name, "ops");
+  CAF_CHECK(ops.value->grants == role::admin);
+  auto shop = authenticate(*keys.value, "bearer 0123456789abcdef-shop");
+  CAF_REQUIRE(shop);
+  auto refused = authorize(*shop.value, role::admin);
+  CAF_REQUIRE(refused.has_value());
+  CAF_CHECK_EQUAL(refused->status, 403);
+  CAF_CHECK(!authorize(*shop.value, role::client));
+  CAF_CHECK(!authorize(*ops.value, role::client));
+  for (const char* header : {"", "Bearer", "Bearer ", "Bearer 0123456789abcdef-op",
+                             "Basic 0123456789abcdef-ops", "Bearer 0123456789abcdef-opsX"}) {
+    CAF_MESSAGE(header);
+    auto r = authenticate(*keys.value, header);
+    CAF_CHECK(!r);
+    CAF_CHECK_EQUAL(r.error.status, 401);
+  }
+  for (const char* bad :
+       {"", "ops:admin", "ops:root:0123456789abcdef", "ops:admin:short", ":admin:0123456789abcdef",
+        "a:admin:0123456789abcdef,a:client:0123456789abcdeg", "ops:admin:0123456789 abcdef"}) {
+    CAF_MESSAGE(bad);
+    CAF_CHECK(!parse_api_keys(bad));
+  }
+}
+
+CAF_TEST(metrics render counters and cumulative histogram buckets) {
+  request_metrics m;
+  m.observe("POST /purchases", 200, 0.004);
+  m.observe("POST /purchases", 200, 0.5);
+  m.observe("GET /items", 404, 0.0001);
+  auto text = m.render();
+  for (const char* line : {"bps_http_requests_total{route=\"POST /purchases\",status=\"200\"} 2\n",
+                           "bps_http_request_duration_seconds_bucket{route=\"POST "
+                           "/purchases\",status=\"200\",le=\"0.002\"} 0\n",
+                           "bps_http_request_duration_seconds_bucket{route=\"POST "
+                           "/purchases\",status=\"200\",le=\"0.005\"} 1\n",
+                           "bps_http_request_duration_seconds_bucket{route=\"POST "
+                           "/purchases\",status=\"200\",le=\"0.5\"} 2\n",
+                           "bps_http_request_duration_seconds_bucket{route=\"POST "
+                           "/purchases\",status=\"200\",le=\"+Inf\"} 2\n",
+                           "bps_http_requests_total{route=\"GET /items\",status=\"404\"} 1\n"}) {
+    CAF_MESSAGE(line);
+    CAF_CHECK(text.find(line) != std::string::npos);
+  }
+}
