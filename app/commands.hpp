@@ -45,8 +45,8 @@ struct node_options {
   std::string http_api_keys;
   int64_t http_max_wait_ms = 30000;
   int64_t http_command_wait_ms = 10000;
-  int64_t http_max_body_bytes = 64 * 1024;
-  int64_t http_max_header_bytes = 8 * 1024;
+  int64_t http_max_body_bytes = 65536;
+  int64_t http_max_header_bytes = 8192;
   int64_t http_read_timeout_ms = 10000;
   int64_t http_max_in_flight = 10000;
   int64_t http_idempotency_window_ms = 24LL * 3600 * 1000;

@@ -211,10 +211,10 @@ int run_main(int argc, char** argv) {
     ->check(CLI::Range(int64_t{0}, int64_t{600000}))
     ->capture_default_str();
   node->add_option("--http-max-body-bytes", n.http_max_body_bytes, "larger bodies get 413")
-    ->check(CLI::Range(int64_t{256}, int64_t{16 * 1024 * 1024}))
+    ->check(CLI::Range(int64_t{256}, int64_t{16777216}))
     ->capture_default_str();
   node->add_option("--http-max-header-bytes", n.http_max_header_bytes, "larger headers get 431")
-    ->check(CLI::Range(int64_t{1024}, int64_t{1024 * 1024}))
+    ->check(CLI::Range(int64_t{1024}, int64_t{1048576}))
     ->capture_default_str();
   node
     ->add_option("--http-read-timeout-ms", n.http_read_timeout_ms,

@@ -350,7 +350,8 @@ public:
     auto it = st_.deadlines.find(token);
     if (it == st_.deadlines.end())
       return; // answered already
-    auto [is_purchase, id] = std::move(it->second);
+    bool is_purchase = it->second.first;
+    std::string id = std::move(it->second.second);
     st_.deadlines.erase(it);
     --st_.counters->waiting;
     if (is_purchase)

@@ -69,8 +69,9 @@ parsed<json> object_body(std::string_view body, std::initializer_list<std::strin
     return fail<json>(bad("malformed_json", "the body is not valid JSON (UTF-8)"));
   if (!j.is_object())
     return fail<json>(bad("malformed_json", "the body must be a JSON object"));
-  for (const auto& [key, value] : j.items()) {
-    auto known = [&](std::string_view k) { return k == key; };
+  for (const auto& entry : j.items()) {
+    const auto& key = entry.key();
+    auto known = [&key](std::string_view k) { return k == key; };
     if (std::none_of(required.begin(), required.end(), known)
         && std::none_of(optional.begin(), optional.end(), known)) {
       std::string fields;

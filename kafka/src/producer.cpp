@@ -125,7 +125,7 @@ caf::error producer::produce_notify(const std::string& topic, std::string_view k
     return make_error(ec::kafka_retriable, fmt::format("produce to {}: local queue full", topic));
   if (auto err = detail::from_code(fmt::format("produce to {}", topic), code))
     return err;
-  cb.release(); // owned by the delivery report now
+  static_cast<void>(cb.release()); // owned by the delivery report now
   return {};
 }
 

@@ -146,7 +146,11 @@ CAF_TEST(responses carry the seed field names and a reason only when FAILED) {
   auto ok = nlohmann::json::parse(to_json(domain::purchase{"p-1", "b", 1, "al"}));
   CAF_CHECK_EQUAL(ok["purchaseStatus"], "CREATED");
   CAF_CHECK(!ok.contains("reason"));
-  domain::purchase failed{"p-2", "b", 1, "al", domain::purchase_status::failed,
+  domain::purchase failed{"p-2",
+                          "b",
+                          1,
+                          "al",
+                          domain::purchase_status::failed,
                           domain::failure_reason::insufficient_stock};
   auto f = nlohmann::json::parse(to_json(failed));
   CAF_CHECK_EQUAL(f["purchaseStatus"], "FAILED");

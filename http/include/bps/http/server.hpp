@@ -23,8 +23,8 @@ struct server_options {
   /// 0: any free port (see server::port()).
   uint16_t port = 8080;
   int io_threads = 1;
-  size_t max_header_bytes = 8 * 1024;
-  size_t max_body_bytes = 64 * 1024;
+  size_t max_header_bytes = 8192;
+  size_t max_body_bytes = 65536;
   /// A request must arrive whole within this time (slow clients are cut off).
   std::chrono::milliseconds read_timeout{10000};
   /// A handler that has not answered within this time gets a 503 sent for it.
