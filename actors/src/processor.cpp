@@ -212,7 +212,13 @@ private:
     // Static membership (KIP-345): a node restarted with the same id takes its
     // place back at once, without a rebalance. A dead node's partitions move to
     // the others after the session timeout: 10 s, not the default 45 s.
+    //
+    // fetch.wait.max.ms 10 (default 500): our own open transaction holds the
+    // purchases' last stable offset back, so a fetch often finds nothing to read
+    // until we commit; then the broker should answer at once, not after 500 ms.
+    // Measured at 2,000 purchases/s: p50 95 -> 75 ms, p99 284 -> 204 ms.
     opts.extra = {{"session.timeout.ms", "10000"},
+                  {"fetch.wait.max.ms", "10"},
                   {"heartbeat.interval.ms", "2000"},
                   {"group.instance.id", cfg_.topic_prefix + "processor." + cfg_.node_id}};
     for (const auto& [k, v] : cfg_.extra)
