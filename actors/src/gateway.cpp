@@ -157,18 +157,28 @@ struct in_flight {
   std::vector<std::pair<int64_t, callback<Answer>>> callers; // (wait_ms, done)
 };
 
+/// Everything the gateway keeps about one kind of request (purchases or item
+/// commands): what the view knows, what is being written, who waits.
+template <class Record, class Answer>
+struct ledger {
+  using record_type = Record;
+  using answer_type = Answer;
+  bool is_purchase = true;
+  std::unordered_map<std::string, Record> known;
+  std::unordered_map<std::string, in_flight<Record, Answer>> writing;
+  std::unordered_map<std::string, std::vector<waiter<Answer>>> waiters;
+};
+
+using purchase_ledger = ledger<domain::purchase, purchase_answer>;
+using command_ledger = ledger<domain::item_command, command_answer>;
+
 struct gateway_state {
   // The committed view.
   std::map<std::string, domain::item> items;
-  std::unordered_map<std::string, domain::purchase> purchases;
-  std::unordered_map<std::string, domain::item_command> commands;
+  purchase_ledger purchases{true, {}, {}, {}};
+  command_ledger commands{false, {}, {}, {}};
   /// When each purchase or command was first seen, oldest first, for pruning.
   std::deque<std::pair<clock_type::time_point, std::pair<bool, std::string>>> seen;
-
-  std::unordered_map<std::string, in_flight<domain::purchase, purchase_answer>> writing_purchases;
-  std::unordered_map<std::string, in_flight<domain::item_command, command_answer>> writing_commands;
-  std::unordered_map<std::string, std::vector<waiter<purchase_answer>>> purchase_waiters;
-  std::unordered_map<std::string, std::vector<waiter<command_answer>>> command_waiters;
   /// token -> (is_purchase, id)
   std::unordered_map<uint64_t, std::pair<bool, std::string>> deadlines;
   uint64_t next_token = 1;
@@ -192,148 +202,94 @@ bool decided(const domain::item_command& c) {
   return c.status != domain::command_status::requested;
 }
 
+const std::string& id_of(const domain::purchase& p) {
+  return p.purchase_id;
+}
+
+const std::string& id_of(const domain::item_command& c) {
+  return c.command_id;
+}
+
 class actor_logic {
 public:
   explicit actor_logic(gateway_actor* self) : self_(self), st_(self->state) {}
 
-  // -- purchases ---------------------------------------------------------------
+  // -- requests ----------------------------------------------------------------
 
-  void submit(purchase_submit& m) {
-    const auto& id = m.request.purchase_id;
-    if (auto it = st_.writing_purchases.find(id); it != st_.writing_purchases.end()) {
-      if (!same_request(it->second.request, m.request))
-        return m.done(conflict_answer(it->second.request));
-      it->second.callers.emplace_back(m.wait_ms, std::move(m.done));
+  /// Writes a request unless one with its id is known or being written: then the
+  /// caller gets that one (or a conflict, if it is another request).
+  template <class L>
+  void submit(L& l, typename L::record_type request, int64_t wait_ms,
+              callback<typename L::answer_type> done) {
+    auto id = id_of(request);
+    if (auto it = l.writing.find(id); it != l.writing.end()) {
+      if (!same_request(it->second.request, request))
+        return done(conflict_answer(it->second.request));
+      it->second.callers.emplace_back(wait_ms, std::move(done));
       return;
     }
-    if (auto it = st_.purchases.find(id); it != st_.purchases.end()) {
-      if (!same_request(it->second, m.request))
-        return m.done(conflict_answer(it->second));
-      return answer_or_wait(id, m.wait_ms, std::move(m.done));
+    if (auto it = l.known.find(id); it != l.known.end()) {
+      if (!same_request(it->second, request))
+        return done(conflict_answer(it->second));
+      return answer_or_wait(l, id, wait_ms, std::move(done));
     }
-    auto value = domain::encode(m.request);
-    auto item_id = m.request.item_id;
+    const auto& topic = l.is_purchase ? st_.topics.purchases : st_.topics.item_commands;
     auto err = st_.producer->produce_notify(
-      st_.topics.purchases, item_id, value,
-      [hdl = caf::actor{self_}, id](const caf::error& e, int32_t, int64_t) {
-        caf::anon_send(hdl, write_done{id, true, e ? describe(e) : std::string{}});
+      topic, request.item_id, domain::encode(request),
+      [hdl = caf::actor{self_}, id, is_purchase = l.is_purchase](const caf::error& e, int32_t,
+                                                                 int64_t) {
+        caf::anon_send(hdl, write_done{id, is_purchase, e ? describe(e) : std::string{}});
       });
     ++st_.counters->writes;
     if (err) {
       ++st_.counters->write_failures;
-      return m.done({answer::unavailable, m.request, describe(err)});
+      return done(result_of(request, answer::unavailable, describe(err)));
     }
-    auto& entry = st_.writing_purchases[id];
-    entry.request = std::move(m.request);
-    entry.callers.emplace_back(m.wait_ms, std::move(m.done));
+    auto& entry = l.writing[id];
+    entry.request = std::move(request);
+    entry.callers.emplace_back(wait_ms, std::move(done));
   }
 
-  void query(purchase_query& m) {
-    if (st_.writing_purchases.count(m.purchase_id) > 0 || st_.purchases.count(m.purchase_id) > 0)
-      return answer_or_wait(m.purchase_id, m.wait_ms, std::move(m.done));
-    domain::purchase none;
-    none.purchase_id = m.purchase_id;
-    m.done({answer::not_found, none, {}});
+  template <class L>
+  void query(L& l, const std::string& id, int64_t wait_ms, callback<typename L::answer_type> done) {
+    if (l.writing.count(id) > 0 || l.known.count(id) > 0)
+      return answer_or_wait(l, id, wait_ms, std::move(done));
+    typename L::record_type none;
+    set_id(none, id);
+    done(result_of(none, answer::not_found, {}));
   }
 
-  void answer_or_wait(const std::string& id, int64_t wait_ms, callback<purchase_answer> done) {
-    auto it = st_.purchases.find(id);
-    if (it == st_.purchases.end()) { // still being written: wait for that first
-      auto w = st_.writing_purchases.find(id);
-      w->second.callers.emplace_back(wait_ms, std::move(done));
+  template <class L>
+  void answer_or_wait(L& l, const std::string& id, int64_t wait_ms,
+                      callback<typename L::answer_type> done) {
+    auto it = l.known.find(id);
+    if (it == l.known.end()) { // still being written: wait for that first
+      l.writing.find(id)->second.callers.emplace_back(wait_ms, std::move(done));
       return;
     }
     if (decided(it->second) || wait_ms <= 0)
-      return done({decided(it->second) ? answer::done : answer::pending, it->second, {}});
-    auto token = arm(true, id, wait_ms);
-    st_.purchase_waiters[id].push_back({token, std::move(done)});
+      return done(result_of(it->second, decided(it->second) ? answer::done : answer::pending, {}));
+    auto token = arm(l.is_purchase, id, wait_ms);
+    l.waiters[id].push_back({token, std::move(done)});
   }
 
-  // -- commands ----------------------------------------------------------------
-
-  void submit(command_submit& m) {
-    const auto& id = m.request.command_id;
-    if (auto it = st_.writing_commands.find(id); it != st_.writing_commands.end()) {
-      if (!same_request(it->second.request, m.request))
-        return m.done(conflict_answer(it->second.request));
-      it->second.callers.emplace_back(m.wait_ms, std::move(m.done));
-      return;
-    }
-    if (auto it = st_.commands.find(id); it != st_.commands.end()) {
-      if (!same_request(it->second, m.request))
-        return m.done(conflict_answer(it->second));
-      return answer_or_wait_command(id, m.wait_ms, std::move(m.done));
-    }
-    auto value = domain::encode(m.request);
-    auto err = st_.producer->produce_notify(
-      st_.topics.item_commands, m.request.item_id, value,
-      [hdl = caf::actor{self_}, id](const caf::error& e, int32_t, int64_t) {
-        caf::anon_send(hdl, write_done{id, false, e ? describe(e) : std::string{}});
-      });
-    ++st_.counters->writes;
-    if (err) {
-      ++st_.counters->write_failures;
-      return m.done({answer::unavailable, m.request, std::nullopt, describe(err)});
-    }
-    auto& entry = st_.writing_commands[id];
-    entry.request = std::move(m.request);
-    entry.callers.emplace_back(m.wait_ms, std::move(m.done));
-  }
-
-  void answer_or_wait_command(const std::string& id, int64_t wait_ms,
-                              callback<command_answer> done) {
-    auto it = st_.commands.find(id);
-    if (it == st_.commands.end()) {
-      auto w = st_.writing_commands.find(id);
-      w->second.callers.emplace_back(wait_ms, std::move(done));
-      return;
-    }
-    if (decided(it->second) || wait_ms <= 0)
-      return done(command_result(it->second));
-    auto token = arm(false, id, wait_ms);
-    st_.command_waiters[id].push_back({token, std::move(done)});
-  }
-
-  command_answer command_result(const domain::item_command& c) {
-    command_answer a{decided(c) ? answer::done : answer::pending, c, std::nullopt, {}};
-    if (auto it = st_.items.find(c.item_id); it != st_.items.end())
-      a.item = it->second;
-    return a;
-  }
-
-  // -- writes ------------------------------------------------------------------
-
-  void written(write_done& m) {
-    if (m.is_purchase) {
-      auto node = st_.writing_purchases.extract(m.id);
-      if (node.empty())
-        return;
-      auto& entry = node.mapped();
-      if (!m.error.empty()) {
-        ++st_.counters->write_failures;
-        for (auto& [wait, done] : entry.callers)
-          done({answer::unavailable, entry.request, m.error});
-        return;
-      }
-      // Durable: the view has it from now on, even before the reader sees it.
-      remember_purchase(entry.request);
-      for (auto& [wait, done] : entry.callers)
-        answer_or_wait(m.id, wait, std::move(done));
-      return;
-    }
-    auto node = st_.writing_commands.extract(m.id);
+  /// The fate of a write: failed (everyone who asked hears so), or durable (the
+  /// view has it from now on, even before the reader sees it).
+  template <class L>
+  void written(L& l, const std::string& id, const std::string& error) {
+    auto node = l.writing.extract(id);
     if (node.empty())
       return;
     auto& entry = node.mapped();
-    if (!m.error.empty()) {
+    if (!error.empty()) {
       ++st_.counters->write_failures;
       for (auto& [wait, done] : entry.callers)
-        done({answer::unavailable, entry.request, std::nullopt, m.error});
+        done(result_of(entry.request, answer::unavailable, error));
       return;
     }
-    remember_command(entry.request);
+    remember(l, entry.request);
     for (auto& [wait, done] : entry.callers)
-      answer_or_wait_command(m.id, wait, std::move(done));
+      answer_or_wait(l, id, wait, std::move(done));
   }
 
   // -- deadlines ---------------------------------------------------------------
@@ -355,18 +311,15 @@ public:
     st_.deadlines.erase(it);
     --st_.counters->waiting;
     if (is_purchase)
-      take_waiter(st_.purchase_waiters, id, token, [&](auto& done) {
-        done({answer::pending, st_.purchases[id], {}});
-      });
+      take_waiter(st_.purchases, id, token);
     else
-      take_waiter(st_.command_waiters, id, token,
-                  [&](auto& done) { done(command_result(st_.commands[id])); });
+      take_waiter(st_.commands, id, token);
   }
 
-  template <class Map, class F>
-  void take_waiter(Map& waiters, const std::string& id, uint64_t token, F answer) {
-    auto it = waiters.find(id);
-    if (it == waiters.end())
+  template <class L>
+  void take_waiter(L& l, const std::string& id, uint64_t token) {
+    auto it = l.waiters.find(id);
+    if (it == l.waiters.end())
       return;
     auto& list = it->second;
     for (auto w = list.begin(); w != list.end(); ++w) {
@@ -374,8 +327,8 @@ public:
         auto done = std::move(w->done);
         list.erase(w);
         if (list.empty())
-          waiters.erase(it);
-        answer(done);
+          l.waiters.erase(it);
+        done(result_of(l.known[id], answer::pending, {}));
         return;
       }
     }
@@ -388,9 +341,15 @@ public:
     for (auto& it : b.items)
       put_item(std::move(it));
     for (auto& p : b.purchases)
-      on_purchase(std::move(p));
+      if (on_record(st_.purchases, p))
+        on_purchase_decided(p);
     for (auto& c : b.commands)
-      on_command(std::move(c));
+      if (on_record(st_.commands, c) && c.status == domain::command_status::applied)
+        apply_to_view(c);
+    for (auto& p : b.purchases)
+      resolve(st_.purchases, p);
+    for (auto& c : b.commands)
+      resolve(st_.commands, c);
     st_.counters->items = st_.items.size();
   }
 
@@ -400,65 +359,56 @@ public:
       it->second = std::move(x);
   }
 
-  void remember_purchase(const domain::purchase& p) {
-    if (st_.purchases.try_emplace(p.purchase_id, p).second)
-      st_.seen.emplace_back(clock_type::now(), std::make_pair(true, p.purchase_id));
+  template <class L>
+  void remember(L& l, const typename L::record_type& x) {
+    if (l.known.try_emplace(id_of(x), x).second)
+      st_.seen.emplace_back(clock_type::now(), std::make_pair(l.is_purchase, id_of(x)));
   }
 
-  void remember_command(const domain::item_command& c) {
-    if (st_.commands.try_emplace(c.command_id, c).second)
-      st_.seen.emplace_back(clock_type::now(), std::make_pair(false, c.command_id));
+  /// Takes a record read from the log; true if it is an outcome seen for the first time.
+  template <class L>
+  bool on_record(L& l, const typename L::record_type& x) {
+    if (!decided(x)) {
+      remember(l, x);
+      return false;
+    }
+    auto [it, added] = l.known.try_emplace(id_of(x), x);
+    if (added) {
+      st_.seen.emplace_back(clock_type::now(), std::make_pair(l.is_purchase, id_of(x)));
+      return true;
+    }
+    if (decided(it->second))
+      return false; // the first outcome counts (a second one cannot be committed)
+    it->second = x;
+    return true;
   }
 
-  void on_purchase(domain::purchase p) {
-    if (!decided(p))
-      return remember_purchase(p);
-    auto [it, added] = st_.purchases.try_emplace(p.purchase_id, p);
-    if (added)
-      st_.seen.emplace_back(clock_type::now(), std::make_pair(true, p.purchase_id));
-    else if (decided(it->second))
-      return; // the first outcome counts (a second one cannot be committed)
-    else
-      it->second = p;
-    if (p.status == domain::purchase_status::successful) {
-      ++st_.counters->purchases_successful;
-      if (auto item = st_.items.find(p.item_id);
-          item != st_.items.end() && p.item_version > item->second.version) {
-        item->second.quantity = p.item_quantity;
-        item->second.version = p.item_version;
-      }
-    } else {
+  /// Answers everyone waiting for this record's id, if it is decided.
+  template <class L>
+  void resolve(L& l, const typename L::record_type& x) {
+    if (!decided(x))
+      return;
+    auto w = l.waiters.extract(id_of(x));
+    if (w.empty())
+      return;
+    auto current = l.known[id_of(x)];
+    for (auto& waiting : w.mapped()) {
+      st_.deadlines.erase(waiting.token);
+      --st_.counters->waiting;
+      waiting.done(result_of(current, answer::done, {}));
+    }
+  }
+
+  void on_purchase_decided(const domain::purchase& p) {
+    if (p.status != domain::purchase_status::successful) {
       ++st_.counters->purchases_failed;
+      return;
     }
-    auto w = st_.purchase_waiters.extract(p.purchase_id);
-    if (w.empty())
-      return;
-    for (auto& x : w.mapped()) {
-      st_.deadlines.erase(x.token);
-      --st_.counters->waiting;
-      x.done({answer::done, p, {}});
-    }
-  }
-
-  void on_command(domain::item_command c) {
-    if (!decided(c))
-      return remember_command(c);
-    auto [it, added] = st_.commands.try_emplace(c.command_id, c);
-    if (added)
-      st_.seen.emplace_back(clock_type::now(), std::make_pair(false, c.command_id));
-    else if (decided(it->second))
-      return;
-    else
-      it->second = c;
-    if (c.status == domain::command_status::applied)
-      apply_to_view(c);
-    auto w = st_.command_waiters.extract(c.command_id);
-    if (w.empty())
-      return;
-    for (auto& x : w.mapped()) {
-      st_.deadlines.erase(x.token);
-      --st_.counters->waiting;
-      x.done(command_result(c));
+    ++st_.counters->purchases_successful;
+    if (auto item = st_.items.find(p.item_id);
+        item != st_.items.end() && p.item_version > item->second.version) {
+      item->second.quantity = p.item_quantity;
+      item->second.version = p.item_version;
     }
   }
 
@@ -486,10 +436,10 @@ public:
     while (!st_.seen.empty() && st_.seen.front().first < horizon) {
       const auto& [is_purchase, id] = st_.seen.front().second;
       // Never forget what someone still waits for.
-      if (is_purchase && st_.purchase_waiters.count(id) == 0)
-        st_.purchases.erase(id);
-      else if (!is_purchase && st_.command_waiters.count(id) == 0)
-        st_.commands.erase(id);
+      if (is_purchase && st_.purchases.waiters.count(id) == 0)
+        st_.purchases.known.erase(id);
+      else if (!is_purchase && st_.commands.waiters.count(id) == 0)
+        st_.commands.known.erase(id);
       st_.seen.pop_front();
     }
   }
@@ -512,6 +462,26 @@ public:
   }
 
 private:
+  static void set_id(domain::purchase& p, const std::string& id) {
+    p.purchase_id = id;
+  }
+
+  static void set_id(domain::item_command& c, const std::string& id) {
+    c.command_id = id;
+  }
+
+  static purchase_answer result_of(const domain::purchase& p, answer status, std::string message) {
+    return {status, p, std::move(message)};
+  }
+
+  /// A command's answer carries the item as the view knows it.
+  command_answer result_of(const domain::item_command& c, answer status, std::string message) {
+    command_answer a{status, c, std::nullopt, std::move(message)};
+    if (auto it = st_.items.find(c.item_id); it != st_.items.end())
+      a.item = it->second;
+    return a;
+  }
+
   static purchase_answer conflict_answer(const domain::purchase& existing) {
     return {answer::conflict, existing,
             fmt::format("this Idempotency-Key was used for another request (purchase {} of {} "
@@ -539,14 +509,26 @@ caf::behavior gateway_impl(gateway_actor* self, kafka::producer* producer,
   self->state.remember = remember;
   auto logic = std::make_shared<actor_logic>(self);
   self->delayed_send(self, std::chrono::seconds{60}, atom::gw_prune_v);
+  auto& st = self->state;
   return {
-    [logic](purchase_submit& m) { logic->submit(m); },
-    [logic](purchase_query& m) { logic->query(m); },
-    [logic](command_submit& m) { logic->submit(m); },
+    [logic, &st](purchase_submit& m) {
+      logic->submit(st.purchases, std::move(m.request), m.wait_ms, std::move(m.done));
+    },
+    [logic, &st](purchase_query& m) {
+      logic->query(st.purchases, m.purchase_id, m.wait_ms, std::move(m.done));
+    },
+    [logic, &st](command_submit& m) {
+      logic->submit(st.commands, std::move(m.request), m.wait_ms, std::move(m.done));
+    },
     [logic](item_query& m) { logic->get(m); },
     [logic](page_query& m) { logic->page(m); },
     [logic](view_batch& m) { logic->apply(m); },
-    [logic](write_done& m) { logic->written(m); },
+    [logic, &st](write_done& m) {
+      if (m.is_purchase)
+        logic->written(st.purchases, m.id, m.error);
+      else
+        logic->written(st.commands, m.id, m.error);
+    },
     [logic](atom::gw_expire, uint64_t token) { logic->expire(token); },
     [self, logic](atom::gw_prune) {
       logic->prune();

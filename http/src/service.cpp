@@ -45,6 +45,18 @@ std::string request_id(const char* prefix, const std::string& principal, const r
   return fmt::format("{}-{}", prefix, hex(sha256(principal + "\n" + req.idempotency_key), 16));
 }
 
+/// What a write the gateway did not take is answered with: an Idempotency-Key
+/// reused for another request (422), or Kafka did not take the write (503).
+response refusal(gateway::answer status, const std::string& message, std::string_view what) {
+  if (status == gateway::answer::conflict)
+    return error_response({422, "idempotency_key_reused", message, "Idempotency-Key"});
+  return error_response({503, "unavailable",
+                         fmt::format("the {} could not be written to Kafka ({}); retry with the "
+                                     "same Idempotency-Key",
+                                     what, message),
+                         std::nullopt});
+}
+
 std::string_view rejection_code(domain::rejection_reason r) {
   switch (r) {
     case domain::rejection_reason::item_exists: return "item_exists";
@@ -186,15 +198,8 @@ void service::submit_purchase(const std::shared_ptr<call>& c) {
         return c->reply(std::move(r));
       }
       case gateway::answer::conflict:
-        return c->reply(
-          error_response({422, "idempotency_key_reused", a.message, "Idempotency-Key"}));
       case gateway::answer::not_found:
-      case gateway::answer::unavailable:
-        return c->reply(error_response({503, "unavailable",
-                                        "the purchase could not be written to Kafka (" + a.message
-                                          + "); retry with the same "
-                                            "Idempotency-Key",
-                                        std::nullopt}));
+      case gateway::answer::unavailable: return c->reply(refusal(a.status, a.message, "purchase"));
     }
   });
 }
@@ -243,15 +248,8 @@ void service::submit_command(const std::shared_ptr<call>& c, int created_status)
           return c->reply(std::move(r));
         }
         case gateway::answer::conflict:
-          return c->reply(
-            error_response({422, "idempotency_key_reused", a.message, "Idempotency-Key"}));
         case gateway::answer::not_found:
-        case gateway::answer::unavailable:
-          return c->reply(error_response({503, "unavailable",
-                                          "the change could not be written to Kafka (" + a.message
-                                            + "); retry with the same "
-                                              "Idempotency-Key",
-                                          std::nullopt}));
+        case gateway::answer::unavailable: return c->reply(refusal(a.status, a.message, "change"));
         case gateway::answer::done: break;
       }
       if (rec.status == domain::command_status::applied) {
