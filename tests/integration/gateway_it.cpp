@@ -43,11 +43,7 @@ protected:
   void TearDown() override {
     if (HasFailure())
       for (auto& [id, node] : nodes)
-        std::cerr << "---- log of node " << id << " ----\n" << tail(node->log()) << "\n";
-  }
-
-  static std::string tail(const std::string& text) {
-    return text.size() > 6000 ? text.substr(text.size() - 6000) : text;
+        std::cerr << "---- log of node " << id << " ----\n" << log_tail(node->log()) << "\n";
   }
 
   /// Starts a node serving HTTP (auth on, two keys) and waits until /readyz says ready.

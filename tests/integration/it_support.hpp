@@ -76,6 +76,11 @@ inline std::vector<std::string> read_partition(const std::string& topic, int32_t
   return values;
 }
 
+/// The end of a (node's) log, for a failure message.
+inline std::string log_tail(const std::string& text) {
+  return text.size() > 6000 ? text.substr(text.size() - 6000) : text;
+}
+
 struct command_result {
   int exit_code = -1;
   std::string output;

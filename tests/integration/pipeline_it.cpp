@@ -65,18 +65,14 @@ protected:
       if (node->running()) {
         int rc = node->stop(SIGTERM, 30s);
         EXPECT_EQ(rc, 0) << "node " << id << " did not stop cleanly on SIGTERM:\n"
-                         << tail(node->log());
+                         << log_tail(node->log());
       }
       if (HasFailure())
-        std::cerr << "---- log of node " << id << " ----\n" << tail(node->log()) << "\n";
+        std::cerr << "---- log of node " << id << " ----\n" << log_tail(node->log()) << "\n";
     }
     if (admin) {
       EXPECT_FALSE(admin->delete_topics(topics.all(), 30s));
     }
-  }
-
-  static std::string tail(const std::string& text) {
-    return text.size() > 6000 ? text.substr(text.size() - 6000) : text;
   }
 
   void start_node(const std::string& id, std::vector<std::string> more = {}) {
@@ -281,7 +277,7 @@ TEST_F(PipelineIT, TwoNodesSell20000PurchasesWithoutOversellAndDecideEachOnce) {
   // Both nodes got partitions, and the same numbers of both topics.
   for (const auto& id : {"node-a", "node-b"}) {
     auto log = nodes[id]->log();
-    EXPECT_NE(log.find("partitions assigned"), std::string::npos) << id << ":\n" << tail(log);
+    EXPECT_NE(log.find("partitions assigned"), std::string::npos) << id << ":\n" << log_tail(log);
     EXPECT_EQ(log.find("the group assigned purchases partitions"), std::string::npos) << log;
   }
 }
@@ -407,7 +403,7 @@ TEST_F(PipelineIT, AbortedTransactionsAreRewoundAndTheirRequestsDecidedAgainExac
   auto dirty = read_all({{"isolation.level", "read_uncommitted"}});
   EXPECT_GT(dirty.outcome_count, v.outcome_count);
   auto log = nodes["node-a"]->log();
-  EXPECT_NE(log.find("aborting the transaction: chaos"), std::string::npos) << tail(log);
+  EXPECT_NE(log.find("aborting the transaction: chaos"), std::string::npos) << log_tail(log);
 }
 
 TEST_F(PipelineIT, TheCliWritesRequestsAndPrintsTheirCommittedOutcomes) {
@@ -452,7 +448,7 @@ TEST_F(PipelineIT, AKillBetweenTheCommitAndTheStoreWriteIsCaughtUpOnRestart) {
   // decides some of them, and the node dies before its store learns of it.
   buy(w, 2, 0, 1000);
   start_node("node-a", {"--state-dir", state, "--chaos-crash-after-commit", "1"});
-  EXPECT_EQ(nodes["node-a"]->wait(120s), 128 + SIGKILL) << tail(nodes["node-a"]->log());
+  EXPECT_EQ(nodes["node-a"]->wait(120s), 128 + SIGKILL) << log_tail(nodes["node-a"]->log());
   EXPECT_NE(nodes["node-a"]->log().find("chaos: killing this node"), std::string::npos);
   start_node("node-a", {"--state-dir", state});
   buy(w, 2, 1000, 500);
@@ -483,8 +479,8 @@ TEST_F(PipelineIT, AStoreDeletedOrCorruptedWhileTheNodeIsDownIsRebuilt) {
   auto v = wait_decided(w.purchase_ids.size(), 20 + restock_count(w), 240s);
   check(w, v, state);
   auto log = nodes["node-a"]->log();
-  EXPECT_NE(log.find("partition 0: new store"), std::string::npos) << tail(log);
-  EXPECT_NE(log.find("partition 1: store cannot be opened"), std::string::npos) << tail(log);
+  EXPECT_NE(log.find("partition 0: new store"), std::string::npos) << log_tail(log);
+  EXPECT_NE(log.find("partition 1: store cannot be opened"), std::string::npos) << log_tail(log);
   std::filesystem::remove_all(state);
 }
 
@@ -502,9 +498,9 @@ TEST_F(PipelineIT, PassivatedItemActorsComeBackFromTheStateStoreWithTheirState) 
   ASSERT_EQ(nodes["node-a"]->stop(SIGTERM, 30s), 0);
   auto log = nodes["node-a"]->log();
   auto at = log.rfind(" passivated)");
-  ASSERT_NE(at, std::string::npos) << tail(log);
+  ASSERT_NE(at, std::string::npos) << log_tail(log);
   auto open = log.rfind('(', at);
-  EXPECT_GT(std::stoll(log.substr(open + 1, at - open - 1)), 30) << tail(log);
+  EXPECT_GT(std::stoll(log.substr(open + 1, at - open - 1)), 30) << log_tail(log);
   std::filesystem::remove_all(state);
 }
 
@@ -541,6 +537,6 @@ TEST_F(PipelineIT, AStoreOfTopicsThatWereDeletedAndCreatedAnewIsRebuilt) {
   check(w, v, state);
   EXPECT_NE(nodes["node-a"]->log().find("store reaches beyond the end of the log"),
             std::string::npos)
-    << tail(nodes["node-a"]->log());
+    << log_tail(nodes["node-a"]->log());
   std::filesystem::remove_all(state);
 }
