@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -54,14 +55,10 @@ caf::expected<http_plan> plan_http(const node_options& n) {
   auto colon = n.http.rfind(':');
   int port = -1;
   if (colon != std::string::npos) {
-    try {
-      size_t used = 0;
-      port = std::stoi(n.http.substr(colon + 1), &used);
-      if (used != n.http.size() - colon - 1)
-        port = -1;
-    } catch (const std::exception&) {
+    const char* first = n.http.data() + colon + 1;
+    const char* last = n.http.data() + n.http.size();
+    if (auto [end, err] = std::from_chars(first, last, port); err != std::errc{} || end != last)
       port = -1;
-    }
   }
   if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535)
     return make_error(ec::invalid_argument, "option --http: \"" + n.http
@@ -107,51 +104,52 @@ void raise_file_limit() {
 
 std::string node_metrics(const processor_stats& s, const gateway::stats& g,
                          const http::server& srv) {
-  using http::metric_line;
-  std::string out;
-  out += "# HELP bps_purchases_decided_total Purchases this node decided, by outcome (an "
-         "aborted transaction's are decided again).\n# TYPE bps_purchases_decided_total "
-         "counter\n";
-  out += fmt::format("bps_purchases_decided_total{{outcome=\"SUCCESSFUL\"}} {}\n",
-                     s.purchases_successful.load());
-  out += fmt::format("bps_purchases_decided_total{{outcome=\"FAILED\"}} {}\n",
-                     s.purchases_failed.load());
-  out += "# HELP bps_purchases_committed_total Committed purchase outcomes seen by this node's "
-         "view (all nodes), by outcome.\n# TYPE bps_purchases_committed_total counter\n";
-  out += fmt::format("bps_purchases_committed_total{{outcome=\"SUCCESSFUL\"}} {}\n",
-                     g.purchases_successful.load());
-  out += fmt::format("bps_purchases_committed_total{{outcome=\"FAILED\"}} {}\n",
-                     g.purchases_failed.load());
-  out += metric_line("bps_commands_decided_total", "counter", "Item commands this node decided.",
-                     static_cast<double>(s.commands_decided.load()));
-  out += metric_line("bps_commands_rejected_total", "counter", "Item commands this node rejected.",
-                     static_cast<double>(s.commands_rejected.load()));
-  out += metric_line("bps_transaction_commits_total", "counter", "Kafka transactions committed.",
-                     static_cast<double>(s.commits.load()));
-  out += metric_line("bps_transaction_aborts_total", "counter", "Kafka transactions aborted.",
-                     static_cast<double>(s.aborts.load()));
-  out += metric_line("bps_dead_letters_total", "counter", "Records sent to dead letters.",
-                     static_cast<double>(s.dead_letters.load()));
-  out += metric_line("bps_consumer_lag_records", "gauge",
-                     "Requests not yet read in this node's partitions.",
-                     static_cast<double>(s.consumer_lag.load()));
-  out += metric_line("bps_live_item_actors", "gauge", "Item actors alive now.",
-                     static_cast<double>(s.live_actors.load()));
-  out += metric_line("bps_assigned_partitions", "gauge", "Partitions this node owns.",
-                     static_cast<double>(s.assigned_partitions.load()));
-  out += metric_line("bps_gateway_writes_total", "counter", "Requests the gateway wrote to Kafka.",
-                     static_cast<double>(g.writes.load()));
-  out += metric_line("bps_gateway_write_failures_total", "counter",
-                     "Gateway writes Kafka did not take.",
-                     static_cast<double>(g.write_failures.load()));
-  out += metric_line("bps_gateway_waiting", "gauge", "Clients waiting for an outcome.",
-                     static_cast<double>(g.waiting.load()));
-  out += metric_line("bps_gateway_view_items", "gauge", "Items in the committed view.",
-                     static_cast<double>(g.items.load()));
-  out += metric_line("bps_http_in_flight", "gauge", "HTTP requests being handled.",
-                     static_cast<double>(srv.in_flight()));
-  out += metric_line("bps_http_connections", "gauge", "Open HTTP connections.",
-                     static_cast<double>(srv.connections()));
+  auto by_outcome
+    = [](std::string_view name, std::string_view help, uint64_t successful, uint64_t failed) {
+        return fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0}{{outcome=\"SUCCESSFUL\"}} {2}\n"
+                           "{0}{{outcome=\"FAILED\"}} {3}\n",
+                           name, help, successful, failed);
+      };
+  std::string out = by_outcome("bps_purchases_decided_total",
+                               "Purchases this node decided, by outcome (an aborted "
+                               "transaction's are decided again).",
+                               s.purchases_successful, s.purchases_failed);
+  out += by_outcome("bps_purchases_committed_total",
+                    "Committed purchase outcomes seen by this node's view (all nodes), by outcome.",
+                    g.purchases_successful, g.purchases_failed);
+  struct metric {
+    const char* name;
+    const char* kind;
+    const char* help;
+    double value;
+  };
+  auto d = [](auto x) { return static_cast<double>(x); };
+  const metric plain[] = {
+    {"bps_commands_decided_total", "counter", "Item commands this node decided.",
+     d(s.commands_decided.load())},
+    {"bps_commands_rejected_total", "counter", "Item commands this node rejected.",
+     d(s.commands_rejected.load())},
+    {"bps_transaction_commits_total", "counter", "Kafka transactions committed.",
+     d(s.commits.load())},
+    {"bps_transaction_aborts_total", "counter", "Kafka transactions aborted.", d(s.aborts.load())},
+    {"bps_dead_letters_total", "counter", "Records sent to dead letters.",
+     d(s.dead_letters.load())},
+    {"bps_consumer_lag_records", "gauge", "Requests not yet read in this node's partitions.",
+     d(s.consumer_lag.load())},
+    {"bps_live_item_actors", "gauge", "Item actors alive now.", d(s.live_actors.load())},
+    {"bps_assigned_partitions", "gauge", "Partitions this node owns.",
+     d(s.assigned_partitions.load())},
+    {"bps_gateway_writes_total", "counter", "Requests the gateway wrote to Kafka.",
+     d(g.writes.load())},
+    {"bps_gateway_write_failures_total", "counter", "Gateway writes Kafka did not take.",
+     d(g.write_failures.load())},
+    {"bps_gateway_waiting", "gauge", "Clients waiting for an outcome.", d(g.waiting.load())},
+    {"bps_gateway_view_items", "gauge", "Items in the committed view.", d(g.items.load())},
+    {"bps_http_in_flight", "gauge", "HTTP requests being handled.", d(srv.in_flight())},
+    {"bps_http_connections", "gauge", "Open HTTP connections.", d(srv.connections())},
+  };
+  for (const auto& m : plain)
+    out += http::metric_line(m.name, m.kind, m.help, m.value);
   return out;
 }
 

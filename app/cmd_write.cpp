@@ -1,12 +1,12 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
-#include <random>
 
 #include <fmt/format.h>
 
 #include "bps/actors/codec.hpp"
 #include "bps/error.hpp"
+#include "bps/ids.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/consumer.hpp"
 #include "bps/kafka/producer.hpp"
@@ -15,16 +15,6 @@
 #include "commands.hpp"
 
 namespace bps::cli {
-
-namespace {
-
-std::string random_id(const char* prefix) {
-  std::random_device rd;
-  std::mt19937_64 gen{(static_cast<uint64_t>(rd()) << 32) ^ rd()};
-  return fmt::format("{}-{:016x}", prefix, gen());
-}
-
-} // namespace
 
 int run_write(const kafka_options& k, const std::string& kind, const write_options& w) {
   if (auto err = kafka::validate_topic_prefix(k.topic_prefix))

@@ -1,11 +1,10 @@
 #include "bps/http/service.hpp"
 
-#include <random>
-
 #include <fmt/format.h>
 
 #include "bps/actors/gateway.hpp"
 #include "bps/http/api.hpp"
+#include "bps/ids.hpp"
 
 namespace bps::http {
 
@@ -27,14 +26,6 @@ response error_response(const api_error& e) {
   if (e.status == 503)
     r.headers.emplace_back("Retry-After", "1");
   return r;
-}
-
-std::string random_id(const char* prefix) {
-  thread_local std::mt19937_64 gen{[] {
-    std::random_device rd;
-    return (static_cast<uint64_t>(rd()) << 32) ^ rd();
-  }()};
-  return fmt::format("{}-{:016x}{:016x}", prefix, gen(), gen());
 }
 
 /// The id of a request: derived from the caller and its Idempotency-Key, so that a
