@@ -408,10 +408,18 @@ TEST_F(GatewayIT, BadInputGetsAFourHundredWithAMessageAndNeverStopsTheServer) {
   }
   // Nothing of that reached Kafka, and the server still sells.
   EXPECT_TRUE(read_purchases().created.empty());
+  // Records the gateway's view cannot decode are skipped: it goes on serving.
+  auto producer
+    = must(kafka::producer::make({bootstrap(), "", std::chrono::milliseconds{10000}, {}}));
+  for (const auto& topic : {topics.purchases, topics.items, topics.item_commands})
+    ASSERT_FALSE(producer->produce(topic, "book-1", "garbage{"));
+  ASSERT_FALSE(producer->flush(10s));
   auto ok = client("POST", "/purchases?wait=5000",
                    R"({"itemId":"book-1","quantity":1,"purchasedBy":"x"})");
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(body(ok)["purchaseStatus"], "SUCCESSFUL");
+  EXPECT_EQ(body(client("GET", "/items/book-1"))["quantity"], 99);
+  EXPECT_EQ(http_call(port(), {"GET", "/readyz", "", {}}).status, 200);
 }
 
 TEST_F(GatewayIT, ApiKeysAndRolesAreEnforced) {
@@ -447,6 +455,24 @@ TEST_F(GatewayIT, AuthOffIsExplicitAndMissingKeysAreRefusedAtStart) {
                   + prefix + " --node-id n1 --http-api-keys a:admin:short");
   EXPECT_EQ(weak.exit_code, 2) << weak.output;
   EXPECT_NE(weak.output.find("at least 16"), std::string::npos) << weak.output;
+
+  // Bad values of the new flags and of the keys given through the environment.
+  auto node = std::string{BPS_EXE} + " node --bootstrap " + bootstrap() + " --topic-prefix "
+              + prefix + " --node-id n1 ";
+  for (const auto* bad : {"abc", "1.2.3.4:", "1.2.3.4:70000", ":80", "1.2.3.4:8x"}) {
+    auto r = run(node + "--http-auth off --http '" + bad + "'");
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+    EXPECT_NE(r.output.find("option --http: \"" + std::string{bad} + "\" is not ADDR:PORT"),
+              std::string::npos)
+      << r.output;
+  }
+  auto maybe = run(node + "--http-auth maybe");
+  EXPECT_EQ(maybe.exit_code, 2) << maybe.output;
+  EXPECT_NE(maybe.output.find("--http-auth"), std::string::npos) << maybe.output;
+  auto env_keys = run("BPS_HTTP_API_KEYS=ops:root:0123456789abcdef " + node);
+  EXPECT_EQ(env_keys.exit_code, 2) << env_keys.output;
+  EXPECT_NE(env_keys.output.find("role must be admin or client"), std::string::npos)
+    << env_keys.output;
 
   start_node("n1", {"--http-auth", "off"});
   EXPECT_NE(nodes["n1"]->log().find("auth OFF"), std::string::npos);
