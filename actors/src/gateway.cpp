@@ -116,6 +116,36 @@ typename Inspector::result_type inspect(Inspector& f, write_done& x) {
   return f(caf::meta::type_name("write_done"), x.id, x.is_purchase, x.error);
 }
 
+std::optional<domain::item> view_after(const std::optional<domain::item>& current,
+                                       const domain::item_command& applied) {
+  if (!current) {
+    if (applied.type != domain::command_type::insert_item)
+      return std::nullopt; // the snapshot will come
+    return domain::item{applied.item_id, applied.description, applied.item_quantity,
+                        applied.item_version};
+  }
+  if (applied.item_version <= current->version)
+    return std::nullopt;
+  auto next = *current;
+  if (applied.type == domain::command_type::insert_item
+      || applied.type == domain::command_type::set_description)
+    next.description = applied.description;
+  next.quantity = applied.item_quantity;
+  next.version = applied.item_version;
+  return next;
+}
+
+std::optional<domain::item> view_after(const std::optional<domain::item>& current,
+                                       const domain::purchase& sold) {
+  if (!current || sold.status != domain::purchase_status::successful
+      || sold.item_version <= current->version)
+    return std::nullopt;
+  auto next = *current;
+  next.quantity = sold.item_quantity;
+  next.version = sold.item_version;
+  return next;
+}
+
 } // namespace bps::gateway
 
 // clang-format off
@@ -405,30 +435,18 @@ public:
       return;
     }
     ++st_.counters->purchases_successful;
-    if (auto item = st_.items.find(p.item_id);
-        item != st_.items.end() && p.item_version > item->second.version) {
-      item->second.quantity = p.item_quantity;
-      item->second.version = p.item_version;
-    }
+    apply_to_view(p);
   }
 
-  /// An applied command carries the item's version and quantity after it: the
-  /// view takes them at once, so that a client answered 200/201 reads its write.
-  void apply_to_view(const domain::item_command& c) {
-    auto it = st_.items.find(c.item_id);
-    if (it == st_.items.end()) {
-      if (c.type == domain::command_type::insert_item)
-        st_.items.emplace(c.item_id,
-                          domain::item{c.item_id, c.description, c.item_quantity, c.item_version});
-      return;
-    }
-    if (c.item_version <= it->second.version)
-      return;
-    if (c.type == domain::command_type::insert_item
-        || c.type == domain::command_type::set_description)
-      it->second.description = c.description;
-    it->second.quantity = c.item_quantity;
-    it->second.version = c.item_version;
+  /// Outcomes carry the item's version and quantity after them: the view takes
+  /// them at once, so that a client answered 200/201 reads its write even before
+  /// the item's snapshot is read.
+  template <class Outcome>
+  void apply_to_view(const Outcome& x) {
+    auto it = st_.items.find(x.item_id);
+    auto current = it == st_.items.end() ? std::nullopt : std::optional<domain::item>{it->second};
+    if (auto next = view_after(current, x))
+      st_.items.insert_or_assign(x.item_id, std::move(*next));
   }
 
   void prune() {

@@ -130,6 +130,14 @@ private:
   std::unique_ptr<impl> impl_;
 };
 
+/// The view's item after a committed outcome, which carries the item's version and
+/// quantity after it (and, for an insert or a new description, the description);
+/// nothing if the view has that version or a newer one already, or cannot tell.
+std::optional<domain::item> view_after(const std::optional<domain::item>& current,
+                                       const domain::item_command& applied);
+std::optional<domain::item> view_after(const std::optional<domain::item>& current,
+                                       const domain::purchase& sold);
+
 /// True if two purchases are the same request (what a client sent).
 bool same_request(const domain::purchase& a, const domain::purchase& b) noexcept;
 /// True if two commands are the same request (what a client sent).
