@@ -229,6 +229,12 @@ int run_node(const kafka_options& k, const node_options& n) {
   pc.idle_timeout = std::chrono::milliseconds{n.idle_timeout_ms};
   pc.max_live_items = static_cast<size_t>(n.max_live_items);
   pc.chaos_crash_after_commit = n.chaos_crash_after_commit;
+  for (const auto& spec : n.faults)
+    if (auto why = add_fault(pc.faults, spec))
+      return fail("option --fault: " + *why, exit_usage);
+  if (pc.faults.any())
+    spdlog::warn("node {}: --fault {}: injecting faults on purpose (testing only)", node_id,
+                 to_string(pc.faults));
   if (n.chaos_abort_every > 0)
     spdlog::warn("node {}: --chaos-abort-every {}: aborting transactions on purpose (testing only)",
                  node_id, n.chaos_abort_every);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace bps::cli {
 
@@ -36,6 +37,8 @@ struct node_options {
   /// CAF worker threads for the item actors; 0: one less than the cores (at least 1).
   int64_t worker_threads = 0;
   uint32_t chaos_crash_after_commit = 0;
+  /// Testing only: NAME=N faults (see bps/actors/faults.hpp).
+  std::vector<std::string> faults;
   /// HTTP gateway: ADDR:PORT, or "off".
   std::string http = "127.0.0.1:8080";
   int64_t http_threads = 2;

@@ -6,10 +6,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <caf/config.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <librdkafka/rdkafkacpp.h>
 
 #include "bps/error.hpp"
@@ -77,6 +79,51 @@ int run_topics_ensure(const kafka_options& k, int32_t partitions, int16_t replic
   return exit_ok;
 }
 
+int run_topics_delete(const kafka_options& k, bool yes) {
+  if (auto err = kafka::validate_topic_prefix(k.topic_prefix))
+    return fail("option --topic-prefix: " + describe(err), exit_usage);
+  auto names = kafka::topic_names::with_prefix(k.topic_prefix).all();
+  if (!yes)
+    return fail(fmt::format("this deletes {} and every record in them; stop every node of "
+                            "this prefix first, then add --yes",
+                            fmt::join(names, ", ")),
+                exit_usage);
+  auto client = kafka::admin::make(k.bootstrap);
+  if (!client)
+    return fail("option --bootstrap: " + describe(client.error()), exit_usage);
+  auto timeout = std::chrono::milliseconds{k.timeout_ms};
+  std::vector<std::string> present;
+  for (const auto& name : names) {
+    auto d = (*client)->describe_topic(name, timeout);
+    if (!d)
+      return fail(with_kafka_hint(d.error(), k.bootstrap), exit_failed);
+    if (*d)
+      present.push_back(name);
+    else
+      std::cout << fmt::format("absent   {}\n", name);
+  }
+  if (present.empty())
+    return exit_ok;
+  if (auto err = (*client)->delete_topics(present, timeout))
+    return fail(with_kafka_hint(err, k.bootstrap), exit_failed);
+  // Deletion completes in the background: return once the topics are gone, so that
+  // an ensure that follows creates them anew.
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (const auto& name : present) {
+    for (;;) {
+      auto d = (*client)->describe_topic(name, timeout);
+      if (d && !*d)
+        break;
+      if (std::chrono::steady_clock::now() >= deadline)
+        return fail(fmt::format("topic {} was not gone within {} ms", name, k.timeout_ms),
+                    exit_failed);
+      std::this_thread::sleep_for(std::chrono::milliseconds{200});
+    }
+    std::cout << fmt::format("deleted  {}\n", name);
+  }
+  return exit_ok;
+}
+
 int run_main(int argc, char** argv) {
   CLI::App app{"bps (Book-Purchase-Streams): sells a limited stock to many concurrent buyers "
                "without overselling, on Kafka.\nEvery option can also be set as a BPS_ "
@@ -111,6 +158,12 @@ int run_main(int argc, char** argv) {
   ensure->add_option("--replication-factor", replication, "replicas of every new topic")
     ->check(CLI::Range(1, 32))
     ->capture_default_str();
+
+  bool delete_yes = false;
+  auto* del = topics->add_subcommand(
+    "delete", "delete bps' topics of a prefix and every record in them (stop its nodes first)");
+  add_kafka_options(del, k);
+  del->add_flag("--yes", delete_yes, "yes, delete them");
 
   // bps node
   node_options n;
@@ -175,6 +228,10 @@ int run_main(int argc, char** argv) {
                  "testing only: SIGKILL the node right after its Nth commit, before the state "
                  "store write (0: never)")
     ->check(CLI::Range(0u, 1000000u));
+  node->add_option("--fault", n.faults,
+                   "testing only (tests/fault): inject a fault at a chosen moment, NAME=N: "
+                   "pause-before-commit, store-fail, offsets-fail or commit-unknown at the Nth "
+                   "occurrence; repeatable");
   node
     ->add_option("--chaos-abort-every", n.chaos_abort_every,
                  "testing only: abort every Nth transaction after producing its outputs, to "
@@ -328,6 +385,8 @@ int run_main(int argc, char** argv) {
   }
   if (*ensure)
     return run_topics_ensure(k, partitions, replication);
+  if (*del)
+    return run_topics_delete(k, delete_yes);
   if (*node)
     return run_node(k, n);
   if (*purchase)

@@ -9,26 +9,34 @@ namespace {
 
 class memory_store : public state_store {
 public:
-  std::optional<domain::item> item(const std::string& item_id) override {
+  caf::expected<std::optional<domain::item>> item(const std::string& item_id) override {
     auto it = items_.find(item_id);
     if (it == items_.end())
-      return std::nullopt;
-    return it->second;
+      return std::optional<domain::item>{};
+    return std::optional<domain::item>{it->second};
   }
 
-  std::optional<domain::purchase> purchase_outcome(const std::string& purchase_id) override {
+  caf::expected<std::optional<domain::purchase>>
+  purchase_outcome(const std::string& purchase_id) override {
     auto it = purchases_.find(purchase_id);
     if (it == purchases_.end())
-      return std::nullopt;
-    return it->second;
+      return std::optional<domain::purchase>{};
+    return std::optional<domain::purchase>{it->second};
   }
 
-  bool command_decided(const std::string& command_id) override {
+  caf::expected<bool> command_decided(const std::string& command_id) override {
     return commands_.count(command_id) > 0;
   }
 
-  store_positions positions() override {
+  caf::expected<store_positions> positions() override {
     return positions_;
+  }
+
+  caf::expected<std::optional<std::string>> meta(const std::string& key) override {
+    auto it = meta_.find(key);
+    if (it == meta_.end())
+      return std::optional<std::string>{};
+    return std::optional<std::string>{it->second};
   }
 
   caf::error apply(const state_batch& batch) override {
@@ -43,6 +51,8 @@ public:
       commands_.insert(c.command_id);
     if (batch.positions)
       positions_ = *batch.positions;
+    for (const auto& [key, value] : batch.meta)
+      meta_[key] = value;
     return {};
   }
 
@@ -59,6 +69,7 @@ private:
   std::unordered_map<std::string, domain::purchase> purchases_;
   std::unordered_set<std::string> commands_;
   store_positions positions_;
+  std::unordered_map<std::string, std::string> meta_;
 };
 
 } // namespace

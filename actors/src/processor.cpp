@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -14,6 +15,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "bps/actors/codec.hpp"
@@ -26,6 +28,7 @@
 #include "bps/kafka/producer.hpp"
 #include "bps/kafka/reader.hpp"
 #include "bps/kafka/topics.hpp"
+#include "catch_up.hpp"
 
 namespace bps {
 
@@ -53,6 +56,45 @@ struct open_txn {
   std::string failure;
 };
 
+/// One partition this node owns, and where it stands. A partition decides requests
+/// only when `active`: its store holds every output committed before its input
+/// offsets, whoever wrote them. Anything that leaves that in doubt (an abort, a
+/// commit whose result is unknown, a failed store write, an outcome this node did
+/// not expect) sends it back to `recovering`.
+struct partition_task {
+  enum class phase {
+    /// Waiting to fetch its stable committed offsets, open its store and measure
+    /// the ends of its logs (retried with a backoff until that works).
+    recovering,
+    /// Its store is being brought up to those ends (catch_up).
+    reading,
+    /// Deciding: the consumer is positioned at its committed offsets and resumed.
+    active,
+  };
+  int32_t partition = 0;
+  phase at = phase::recovering;
+  /// Its committed state; null until opened (and after a failed write).
+  std::unique_ptr<state_store> store;
+  /// Where the inputs resume: the stable committed offsets fetched before catching up.
+  std::vector<kafka::partition_offset> resume_at;
+  /// The ends the last catch-up read to; committed outputs below them are in the store.
+  catch_up_target target;
+  catch_up_target caught_up_to;
+  /// Offsets of this node's committed outputs in the input logs, not yet read back.
+  std::unordered_set<int64_t> own_purchases;
+  std::unordered_set<int64_t> own_commands;
+  /// Whether the store knows which log it was built from (see log_origin), and the
+  /// fingerprints to store with the next write when it does not.
+  bool origin_purchases = false;
+  bool origin_commands = false;
+  std::vector<std::pair<std::string, std::string>> origin_meta;
+  // Recovery bookkeeping.
+  clock_type::time_point retry_at;
+  clock_type::time_point since;
+  int failures = 0;
+  std::string why;
+};
+
 /// What differs between the two kinds of request.
 struct purchase_kind {
   static constexpr const char* name = "purchase";
@@ -67,11 +109,20 @@ struct purchase_kind {
   static const std::string& id(const domain::purchase& x) {
     return x.purchase_id;
   }
-  static bool decided(state_store& st, const std::string& id) {
-    return st.purchase_outcome(id).has_value();
+  static caf::expected<bool> decided(state_store& st, const std::string& id) {
+    auto o = st.purchase_outcome(id);
+    if (!o)
+      return std::move(o.error());
+    return o->has_value();
   }
   static auto& pending(open_txn& txn) {
     return txn.purchases;
+  }
+  static int64_t caught_up_to(const partition_task& t) {
+    return t.caught_up_to.purchases;
+  }
+  static auto& own(partition_task& t) {
+    return t.own_purchases;
   }
 };
 
@@ -88,12 +139,31 @@ struct command_kind {
   static const std::string& id(const domain::item_command& x) {
     return x.command_id;
   }
-  static bool decided(state_store& st, const std::string& id) {
+  static caf::expected<bool> decided(state_store& st, const std::string& id) {
     return st.command_decided(id);
   }
   static auto& pending(open_txn& txn) {
     return txn.commands;
   }
+  static int64_t caught_up_to(const partition_task& t) {
+    return t.caught_up_to.commands;
+  }
+  static auto& own(partition_task& t) {
+    return t.own_commands;
+  }
+};
+
+/// How one step of a transaction ended.
+enum class step_end {
+  done,
+  /// Abort the transaction and recover (the transaction did not commit).
+  abort,
+  /// Make a new producer and recover: the transaction's fate is unknown to us; the
+  /// new producer's init resolves it, and recovery reads what committed.
+  recreate,
+  /// Stopping: the call is not retried and the transaction is left to the
+  /// coordinator (never aborted after a commit that may have succeeded).
+  gave_up,
 };
 
 class processor {
@@ -101,7 +171,8 @@ public:
   processor(caf::actor_system& sys, const processor_config& cfg, const std::atomic<bool>& stop,
             processor_stats& stats)
     : sys_(sys), cfg_(cfg), stop_(stop), stats_(stats),
-      topics_(kafka::topic_names::with_prefix(cfg.topic_prefix)) {}
+      topics_(kafka::topic_names::with_prefix(cfg.topic_prefix)),
+      catch_up_(cfg.bootstrap, topics_, cfg.extra) {}
 
   caf::error run() {
     if (auto err = learn_partition_count())
@@ -116,12 +187,14 @@ public:
     auto next_report = clock_type::now() + 10s;
     auto next_sweep = clock_type::now() + 1s;
     while (!stop_) {
-      auto ev = consumer_->poll(txn_.open ? 5ms : 100ms);
+      auto busy = txn_.open || catch_up_.busy();
+      auto ev = consumer_->poll(busy ? 5ms : recovering() ? 20ms : 100ms);
       if (!ev) {
-        if (kafka::class_of(code_of(ev.error())) == kafka::error_class::fatal)
-          return make_error(ec::kafka_fatal, "the consumer is unusable (" + describe(ev.error())
-                                               + "); is another node running with --node-id "
-                                               + cfg_.node_id + "?");
+        if (kafka::class_of(code_of(ev.error())) == kafka::error_class::fatal) {
+          if (auto err = recreate_consumer(describe(ev.error())))
+            return err;
+          continue;
+        }
         spdlog::warn("processor {}: {}", cfg_.node_id, describe(ev.error()));
         std::this_thread::sleep_for(100ms);
       } else if (ev->what == kafka::poll_event::kind::message) {
@@ -135,6 +208,7 @@ public:
         if (clock_type::now() >= txn_.deadline || txn_.outstanding >= cfg_.max_in_flight)
           commit();
       }
+      recover_step();
       if (!txn_.open && clock_type::now() >= next_sweep) {
         next_sweep = clock_type::now() + 1s;
         passivate(true);
@@ -184,7 +258,8 @@ private:
     if (!p)
       return std::move(p.error());
     producer_ = std::move(*p);
-    // Fences a predecessor with the same id and aborts its open transaction.
+    // Fences a predecessor with the same id, and ends its open transaction (a
+    // prepared commit completes, anything else aborts).
     while (!stop_) {
       auto err = producer_->init_transactions(30s);
       if (!err)
@@ -230,7 +305,50 @@ private:
     return consumer_->subscribe({topics_.purchases, topics_.item_commands});
   }
 
+  /// The consumer became unusable: seen after a broker restart, when librdkafka
+  /// 2.0.2's static member rejoins and the coordinator fences its own earlier join
+  /// (FENCED_INSTANCE_ID). Everything open is aborted, every partition is given up,
+  /// and a new consumer joins the group. Three times within two minutes is no broker
+  /// hiccup but another node running with this node's id: then the node stops.
+  caf::error recreate_consumer(const std::string& why) {
+    auto now = clock_type::now();
+    consumer_restarts_.push_back(now);
+    while (!consumer_restarts_.empty() && consumer_restarts_.front() < now - 120s)
+      consumer_restarts_.pop_front();
+    if (consumer_restarts_.size() >= 3)
+      return make_error(ec::kafka_fatal, "the consumer became unusable 3 times within two "
+                                         "minutes (last: "
+                                           + why + "); is another node running with --node-id "
+                                           + cfg_.node_id + "?");
+    spdlog::warn("processor {}: the consumer is unusable ({}); giving up its partitions and "
+                 "joining the group again with a new consumer",
+                 cfg_.node_id, why);
+    if (txn_.open)
+      abort_and_recover("the consumer is unusable");
+    for (auto& [p, t] : tasks_) {
+      stop_actors(p);
+      catch_up_.remove(p);
+      if (t.store)
+        parked_[p] = std::move(t.store);
+    }
+    tasks_.clear();
+    stats_.assigned_partitions = 0;
+    consumer_.reset();
+    while (!stop_) {
+      auto err = make_consumer();
+      if (!err)
+        return {};
+      spdlog::error("processor {}: cannot make a new consumer: {}", cfg_.node_id, describe(err));
+      std::this_thread::sleep_for(1s);
+    }
+    return make_error(ec::timeout, "stopped while making a new consumer");
+  }
+
   // -- rebalance --------------------------------------------------------------
+
+  std::vector<kafka::topic_partition> inputs_of(int32_t p) const {
+    return {{topics_.purchases, p}, {topics_.item_commands, p}};
+  }
 
   void on_rebalance(kafka::rebalance_kind kind, const std::vector<kafka::topic_partition>& tps) {
     std::vector<int32_t> numbers;
@@ -242,27 +360,40 @@ private:
       commit();
       for (auto p : numbers) {
         stop_actors(p);
-        partitions_.erase(p);
-        own_purchases_.erase(p);
-        own_commands_.erase(p);
+        catch_up_.remove(p);
+        if (auto it = tasks_.find(p); it != tasks_.end()) {
+          // Kept: if the partition comes back, its store catches up from where it is.
+          if (it->second.store)
+            parked_[p] = std::move(it->second.store);
+          tasks_.erase(it);
+        }
       }
-      stats_.assigned_partitions = partitions_.size();
+      stats_.assigned_partitions = tasks_.size();
       spdlog::info("processor {}: partitions revoked: {}", cfg_.node_id, fmt::join(numbers, ","));
       return;
     }
     check_co_partitioning(tps, numbers);
-    // Rehydrate before any record of these partitions is processed.
-    stats_.rehydrating = true;
-    while (!stop_) {
-      auto err = rehydrate(numbers);
-      if (!err)
-        break;
-      spdlog::error("processor {}: rehydrating partitions {} failed: {} (retrying)", cfg_.node_id,
-                    fmt::join(numbers, ","), describe(err));
-      std::this_thread::sleep_for(1s);
+    // Nothing of these partitions is read until their state has caught up with the
+    // log (recover_step, in the loop: never here, where a long log would exceed
+    // max.poll.interval.ms and get this member evicted).
+    if (auto err = consumer_->pause(tps))
+      spdlog::error("processor {}: pausing new partitions: {}", cfg_.node_id, describe(err));
+    auto now = clock_type::now();
+    for (auto p : numbers) {
+      auto& t = tasks_[p];
+      t = partition_task{};
+      t.partition = p;
+      if (auto it = parked_.find(p); it != parked_.end()) {
+        t.store = std::move(it->second);
+        parked_.erase(it);
+      }
+      t.retry_at = now;
+      t.since = now;
+      t.why = "assigned";
     }
-    stats_.assigned_partitions = partitions_.size();
-    stats_.rehydrating = false;
+    stats_.assigned_partitions = tasks_.size();
+    stats_.rehydrating = recovering();
+    spdlog::info("processor {}: partitions assigned: {}", cfg_.node_id, fmt::join(numbers, ","));
   }
 
   void check_co_partitioning(const std::vector<kafka::topic_partition>& tps,
@@ -279,164 +410,247 @@ private:
                     cfg_.node_id, fmt::join(purchases, ","), fmt::join(commands, ","));
   }
 
-  /// Opens the state store of a partition: RocksDB under --state-dir, or memory.
-  caf::expected<std::unique_ptr<state_store>> open_store(int32_t p, std::string& note) {
-    if (cfg_.state_dir.empty()) {
-      note = "in memory";
-      return make_memory_store();
+  // -- recovery: bringing a partition's state up to the committed log ------------
+
+  bool recovering() const {
+    return std::any_of(tasks_.begin(), tasks_.end(), [](const auto& kv) {
+      return kv.second.at != partition_task::phase::active;
+    });
+  }
+
+  /// Sends partition `p` back to recovery: its actors stop (their state may be ahead
+  /// of or behind the log), its inputs pause, and its store is read up to the end of
+  /// the log again before it decides anything.
+  void recover(partition_task& t, const std::string& why, bool reopen_store = false) {
+    auto p = t.partition;
+    stop_actors(p);
+    catch_up_.remove(p);
+    if (reopen_store)
+      t.store.reset();
+    if (t.at == partition_task::phase::active) {
+      t.since = clock_type::now();
+      if (auto err = consumer_->pause(inputs_of(p)))
+        spdlog::error("processor {}: pausing partition {}: {}", cfg_.node_id, p, describe(err));
     }
-    return open_rocksdb_store(store_dir(p), {cluster_id_, cfg_.topic_prefix, p, partition_count_},
-                              note);
+    t.at = partition_task::phase::recovering;
+    t.why = why;
+    stats_.rehydrating = true;
+  }
+
+  void recover_all(const std::string& why) {
+    for (auto& [p, t] : tasks_)
+      recover(t, why);
+  }
+
+  /// A recovery step failed: try again later (backing off), undecided meanwhile.
+  void retry_later(partition_task& t, const std::string& why, bool reopen_store = false) {
+    recover(t, why, reopen_store);
+    ++t.failures;
+    auto backoff = std::min<int64_t>(2000, 100LL << std::min(t.failures, 5));
+    t.retry_at = clock_type::now() + milliseconds{backoff};
+    if (t.failures == 1 || t.failures % 10 == 0)
+      spdlog::warn("processor {}: partition {} cannot catch up yet (attempt {}): {}; it decides "
+                   "nothing until it can",
+                   cfg_.node_id, t.partition, t.failures, why);
+  }
+
+  void recover_step() {
+    auto now = clock_type::now();
+    for (auto& [p, t] : tasks_)
+      if (t.at == partition_task::phase::recovering && now >= t.retry_at)
+        start_catch_up(t);
+    if (catch_up_.busy()) {
+      auto r = catch_up_.step(txn_.open ? 10ms : 50ms);
+      for (auto& [p, err] : r.failed)
+        if (auto it = tasks_.find(p); it != tasks_.end())
+          retry_later(it->second, "catching up: " + describe(err), true);
+      for (auto p : r.done)
+        if (auto it = tasks_.find(p); it != tasks_.end())
+          activate(it->second);
+    }
+    stats_.rehydrating = recovering();
+  }
+
+  /// Fetches the stable committed offsets, opens the store, measures the ends of the
+  /// logs and starts reading. The order matters: committed offsets first. With
+  /// read_committed, fetching them waits while another member's transaction that
+  /// holds offsets of this partition is open; once they are known, every output
+  /// committed with them lies below the ends measured next.
+  void start_catch_up(partition_task& t) {
+    auto p = t.partition;
+    auto committed = ++fault_offsets_ == cfg_.faults.offsets_fail
+                       ? caf::expected<std::vector<kafka::partition_offset>>{make_error(
+                         ec::kafka_retriable, "fault: offsets-fail")}
+                       : consumer_->committed(inputs_of(p), 1s);
+    if (!committed)
+      return retry_later(t, "fetching the committed offsets: " + describe(committed.error()));
+    for (auto& po : *committed)
+      if (po.offset < 0)
+        po.offset = kafka::offset_beginning; // nothing committed yet
+    if (!t.store) {
+      auto store = open_store(p);
+      if (!store)
+        return retry_later(t, "opening the state store: " + describe(store.error()));
+      t.store = std::move(*store);
+    }
+    auto ends = log_ends(p);
+    if (!ends)
+      return retry_later(t, "reading the ends of the logs: " + describe(ends.error()));
+    auto fits = store_fits(t, *ends);
+    if (!fits)
+      return retry_later(t, "checking the state store: " + describe(fits.error()));
+    if (!*fits) {
+      t.store.reset();
+      if (auto err = destroy_rocksdb_store(store_dir(p)))
+        return retry_later(t, describe(err));
+      auto store = open_store(p);
+      if (!store)
+        return retry_later(t, "opening the state store: " + describe(store.error()));
+      t.store = std::move(*store);
+    }
+    if (auto err = catch_up_.add(p, *t.store, *ends))
+      return retry_later(t, "reading the state store: " + describe(err), true);
+    auto from = t.store->positions();
+    if (from && !cfg_.state_dir.empty())
+      spdlog::info("processor {}: partition {} ({}): catching up from items@{} purchases@{} "
+                   "item-commands@{} to {}/{}/{}",
+                   cfg_.node_id, p, t.why, from->items, from->purchases, from->commands,
+                   ends->items, ends->purchases, ends->commands);
+    t.resume_at = std::move(*committed);
+    t.target = *ends;
+    t.at = partition_task::phase::reading;
+  }
+
+  caf::expected<catch_up_target> log_ends(int32_t p) {
+    catch_up_target out;
+    std::pair<const std::string*, int64_t*> logs[] = {{&topics_.items, &out.items},
+                                                      {&topics_.purchases, &out.purchases},
+                                                      {&topics_.item_commands, &out.commands}};
+    for (auto [topic, end] : logs) {
+      auto marks = consumer_->watermarks({*topic, p}, 5s);
+      if (!marks)
+        return std::move(marks.error());
+      *end = marks->second;
+    }
+    return out;
+  }
+
+  /// False if the store cannot belong to these logs: its positions lie beyond their
+  /// ends, or the first records it absorbed are not there (topics deleted and
+  /// created anew, however far the new logs have grown).
+  caf::expected<bool> store_fits(partition_task& t, const catch_up_target& ends) {
+    auto pos = t.store->positions();
+    if (!pos)
+      return std::move(pos.error());
+    if (pos->items > ends.items || pos->purchases > ends.purchases
+        || pos->commands > ends.commands) {
+      spdlog::warn("processor {}: partition {}: the store reaches beyond the end of the log "
+                   "(topics created anew?); rebuilt",
+                   cfg_.node_id, t.partition);
+      return false;
+    }
+    std::pair<const std::string*, int64_t> logs[]
+      = {{&topics_.purchases, pos->purchases}, {&topics_.item_commands, pos->commands}};
+    for (auto [topic, at] : logs) {
+      if (at == 0)
+        continue; // nothing read from this log yet
+      auto stored = t.store->meta("origin." + *topic);
+      if (!stored)
+        return std::move(stored.error());
+      if (!*stored) {
+        spdlog::warn("processor {}: partition {}: the store cannot say which {} log it was "
+                     "built from; rebuilt",
+                     cfg_.node_id, t.partition, *topic);
+        return false;
+      }
+      auto same = same_origin(cfg_.bootstrap, {*topic, t.partition}, log_origin::parse(**stored),
+                              cfg_.extra, 10s);
+      if (!same)
+        return std::move(same.error());
+      if (!*same) {
+        spdlog::warn("processor {}: partition {}: the store was built from another {} log "
+                     "(topics deleted and created anew?); rebuilt",
+                     cfg_.node_id, t.partition, *topic);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /// The store has caught up: resume the inputs at the committed offsets.
+  void activate(partition_task& t) {
+    auto p = t.partition;
+    for (const auto& po : t.resume_at)
+      if (auto err = consumer_->seek(po, 5s))
+        return retry_later(t, "positioning the consumer: " + describe(err));
+    if (auto err = consumer_->resume(inputs_of(p)))
+      return retry_later(t, "resuming the consumer: " + describe(err));
+    auto purchases_origin = t.store->meta("origin." + topics_.purchases);
+    auto commands_origin = t.store->meta("origin." + topics_.item_commands);
+    if (!purchases_origin || !commands_origin)
+      return retry_later(t, "reading the state store", true);
+    t.origin_purchases = purchases_origin->has_value();
+    t.origin_commands = commands_origin->has_value();
+    t.origin_meta.clear();
+    t.caught_up_to = t.target;
+    t.own_purchases.clear();
+    t.own_commands.clear();
+    t.at = partition_task::phase::active;
+    t.failures = 0;
+    spdlog::info("processor {}: partition {} caught up ({}): {} records read in {} ms; deciding "
+                 "from purchases@{} item-commands@{}",
+                 cfg_.node_id, p, t.why, catch_up_.records_read(p),
+                 std::chrono::duration_cast<milliseconds>(clock_type::now() - t.since).count(),
+                 t.resume_at[0].offset, t.resume_at[1].offset);
+  }
+
+  /// Opens the state store of a partition: RocksDB under --state-dir, or memory.
+  caf::expected<std::unique_ptr<state_store>> open_store(int32_t p) {
+    if (cfg_.state_dir.empty())
+      return make_memory_store();
+    std::string note;
+    auto s = open_rocksdb_store(store_dir(p), {cluster_id_, cfg_.topic_prefix, p, partition_count_},
+                                note);
+    if (s)
+      spdlog::info("processor {}: partition {}: {}", cfg_.node_id, p, note);
+    return s;
   }
 
   std::string store_dir(int32_t p) const {
     return cfg_.state_dir + "/" + cfg_.topic_prefix + "p" + std::to_string(p);
   }
 
-  /// A store whose positions lie beyond the end of its logs belongs to topics that
-  /// were deleted and created again: it cannot be trusted.
-  caf::expected<bool> beyond_the_logs(int32_t p, const store_positions& pos) {
-    std::pair<const std::string*, int64_t> checks[] = {{&topics_.items, pos.items},
-                                                       {&topics_.purchases, pos.purchases},
-                                                       {&topics_.item_commands, pos.commands}};
-    for (auto [topic, at] : checks) {
-      auto marks = consumer_->watermarks({*topic, p}, 30s);
-      if (!marks)
-        return std::move(marks.error());
-      if (at > marks->second)
-        return true;
-    }
-    return false;
-  }
-
-  /// Brings the stores of newly assigned partitions up to date with the log: open
-  /// (or create, or rebuild), then read every partition's logs from the store's
-  /// positions to their ends and apply the committed outputs found there.
-  caf::error rehydrate(const std::vector<int32_t>& numbers) {
-    auto started = clock_type::now();
-    std::map<int32_t, std::unique_ptr<state_store>> fresh;
-    std::vector<kafka::partition_offset> from;
-    for (auto p : numbers) {
-      std::string note;
-      auto store = open_store(p, note);
-      if (!store)
-        return std::move(store.error());
-      auto pos = (*store)->positions();
-      auto beyond = beyond_the_logs(p, pos);
-      if (!beyond)
-        return std::move(beyond.error());
-      if (*beyond) {
-        store->reset();
-        if (auto err = destroy_rocksdb_store(store_dir(p)))
-          return err;
-        store = open_store(p, note);
-        if (!store)
-          return std::move(store.error());
-        note = "store reaches beyond the end of the log (topics created anew?); rebuilt";
-        pos = (*store)->positions();
-      }
-      if (note != "in memory")
-        spdlog::info("processor {}: partition {}: {}; catching up from items@{} purchases@{} "
-                     "item-commands@{}",
-                     cfg_.node_id, p, note, pos.items, pos.purchases, pos.commands);
-      from.push_back({topics_.items, p, pos.items > 0 ? pos.items : -2});
-      from.push_back({topics_.purchases, p, pos.purchases > 0 ? pos.purchases : -2});
-      from.push_back({topics_.item_commands, p, pos.commands > 0 ? pos.commands : -2});
-      fresh[p] = std::move(*store);
-    }
-    std::map<int32_t, state_batch> pending;
-    std::map<int32_t, store_positions> ends;
-    for (auto& [p, st] : fresh)
-      ends[p] = st->positions();
-    size_t records = 0;
-    caf::error apply_err;
-    auto flush = [&](int32_t p) {
-      auto& batch = pending[p];
-      if (batch.empty())
-        return;
-      if (auto err = fresh[p]->apply(batch); err && !apply_err)
-        apply_err = err;
-      batch = state_batch{};
-    };
-    auto err = kafka::read_to_end(
-      cfg_.bootstrap, from,
-      [&](const kafka::record& r) {
-        ++records;
-        if (!r.value)
-          return;
-        auto& batch = pending[r.partition];
-        if (r.topic == topics_.items) {
-          if (auto d = domain::decode_item(*r.value))
-            batch.items.push_back(std::move(*d.value));
-        } else if (r.topic == topics_.purchases) {
-          if (auto d = domain::decode_purchase(*r.value);
-              d && d.value->status != domain::purchase_status::created)
-            batch.purchases.push_back(std::move(*d.value));
-        } else if (auto d = domain::decode_command(*r.value);
-                   d && d.value->status != domain::command_status::requested) {
-          batch.commands.push_back(std::move(*d.value));
-        }
-        if (batch.items.size() + batch.purchases.size() + batch.commands.size() >= 10000)
-          flush(r.partition);
-      },
-      [&](const kafka::partition_offset& end) {
-        auto& pos = ends[end.partition];
-        if (end.topic == topics_.items)
-          pos.items = end.offset;
-        else if (end.topic == topics_.purchases)
-          pos.purchases = end.offset;
-        else
-          pos.commands = end.offset;
-      },
-      milliseconds{600000}, cfg_.extra);
-    if (err)
-      return err;
-    for (auto& [p, st] : fresh) {
-      pending[p].positions = ends[p];
-      flush(p);
-    }
-    if (apply_err)
-      return apply_err;
-    for (auto& [p, st] : fresh) {
-      stop_actors(p);
-      partitions_[p] = std::move(st);
-    }
-    spdlog::info("processor {}: partitions assigned: {}; caught up from {} records in {} ms",
-                 cfg_.node_id, fmt::join(numbers, ","), records,
-                 std::chrono::duration_cast<milliseconds>(clock_type::now() - started).count());
-    return {};
-  }
-
   // -- records ----------------------------------------------------------------
 
   void handle(const kafka::record& rec) {
+    auto it = tasks_.find(rec.partition);
+    if (it == tasks_.end() || it->second.at != partition_task::phase::active)
+      return; // read again once the partition has caught up
+    auto& t = it->second;
     ++stats_.records;
     if (!txn_.open) {
-      if (auto err = producer_->begin_transaction()) {
-        recreate_producer("begin_transaction: " + describe(err));
-        return; // the record is read again after the rewind
-      }
+      if (auto err = producer_->begin_transaction())
+        return recreate_producer("begin_transaction: " + describe(err));
       txn_.open = true;
       txn_.deadline = clock_type::now() + cfg_.commit_interval;
     }
     txn_.offsets[{rec.topic, rec.partition}] = rec.offset + 1;
     if (rec.topic == topics_.purchases) {
-      if (!is_own_output(own_purchases_, rec))
-        handle_request<purchase_kind>(rec);
+      note_origin(t, rec, t.origin_purchases);
+      handle_record<purchase_kind>(t, rec);
     } else if (rec.topic == topics_.item_commands) {
-      if (!is_own_output(own_commands_, rec))
-        handle_request<command_kind>(rec);
+      note_origin(t, rec, t.origin_commands);
+      handle_record<command_kind>(t, rec);
     }
   }
 
-  /// True for an outcome this node committed (known by its offset): nothing to decide.
-  bool is_own_output(std::map<int32_t, std::unordered_set<int64_t>>& own,
-                     const kafka::record& rec) {
-    auto it = own.find(rec.partition);
-    if (it == own.end() || it->second.erase(rec.offset) == 0)
-      return false;
-    ++stats_.outcomes_skipped;
-    return true;
+  /// The first record read of a log the store has no fingerprint of yet becomes its
+  /// fingerprint (stored with the partition's next write).
+  void note_origin(partition_task& t, const kafka::record& rec, bool& known) {
+    if (known)
+      return;
+    known = true;
+    t.origin_meta.emplace_back("origin." + rec.topic, origin_of(rec).to_string());
   }
 
   /// Checks what every request must satisfy; returns the reason it does not.
@@ -454,10 +668,14 @@ private:
     return std::nullopt;
   }
 
-  /// Validates a request, refuses an id decided before, and sends it to its item
-  /// actor. `Kind` is purchase_kind or command_kind (below).
+  /// Skips an outcome (this node's own, or one the catch-up read), validates a
+  /// request, refuses an id decided before, and sends it to its item actor.
   template <class Kind>
-  void handle_request(const kafka::record& rec) {
+  void handle_record(partition_task& t, const kafka::record& rec) {
+    if (Kind::own(t).erase(rec.offset) > 0) {
+      ++stats_.outcomes_skipped; // committed by this node: nothing to decide
+      return;
+    }
     if (!rec.value)
       return dead_letter(rec, fmt::format("a {} record without a value", Kind::name));
     auto d = Kind::decode(*rec.value);
@@ -465,19 +683,44 @@ private:
       return dead_letter(rec, fmt::format("cannot decode the {}: {}", Kind::name, d.error));
     auto& request = *d.value;
     if (!Kind::is_request(request)) {
-      ++stats_.outcomes_skipped;
-      return;
+      if (rec.offset < Kind::caught_up_to(t)) {
+        ++stats_.outcomes_skipped; // in the store already: read while catching up
+        return;
+      }
+      // Committed by another writer after this partition caught up: the state it
+      // decides from may miss it. Nothing of this transaction may commit; read the
+      // log again.
+      ++stats_.foreign_outcomes;
+      return abort_and_recover(fmt::format("partition {}: {} {} at offset {} was committed by "
+                                           "another writer after this node caught up",
+                                           t.partition, Kind::id_field, Kind::id(request),
+                                           rec.offset));
     }
     if (auto why = misplaced(rec, request.item_id))
       return dead_letter(rec, *why);
     const auto& id = Kind::id(request);
     auto& pending = Kind::pending(txn_)[rec.partition];
-    if (pending.count(id) > 0 || Kind::decided(store_of(rec.partition), id))
+    auto decided = Kind::decided(*t.store, id);
+    if (!decided)
+      return store_failed(t, decided.error());
+    if (pending.count(id) > 0 || *decided)
       return dead_letter(rec, fmt::format("{} \"{}\" was already decided; a {} is decided once",
                                           Kind::id_field, id, Kind::name));
+    auto actor = actor_for(t, request.item_id);
+    if (!actor)
+      return store_failed(t, actor.error());
     pending.insert(id);
-    (*self_)->send(actor_for(request.item_id, rec.partition), Kind::atom, std::move(request));
+    (*self_)->send(*actor, Kind::atom, std::move(request));
     ++txn_.outstanding;
+  }
+
+  /// A store read failed: nothing can be decided from it. The transaction aborts
+  /// and the partition's store is opened and caught up again.
+  void store_failed(partition_task& t, const caf::error& err) {
+    auto p = t.partition;
+    abort_and_recover("state store of partition " + std::to_string(p) + ": " + describe(err));
+    if (auto it = tasks_.find(p); it != tasks_.end())
+      recover(it->second, "its state store failed", true);
   }
 
   void dead_letter(const kafka::record& rec, std::string reason) {
@@ -497,23 +740,19 @@ private:
       txn_.failure = describe(err);
   }
 
-  state_store& store_of(int32_t partition) {
-    auto& st = partitions_[partition];
-    if (!st) // a record of a partition we do not own cannot come; stay safe anyway
-      st = make_memory_store();
-    return *st;
-  }
-
   // -- item actors --------------------------------------------------------------
 
-  item_actor actor_for(const std::string& item_id, int32_t partition) {
+  caf::expected<item_actor> actor_for(partition_task& t, const std::string& item_id) {
     auto now = clock_type::now();
     if (auto it = actors_.find(item_id); it != actors_.end()) {
       it->second.last_used = now;
       return it->second.handle;
     }
-    auto hdl = sys_.spawn(item_actor_impl, store_of(partition).item(item_id));
-    actors_.emplace(item_id, live_actor{partition, hdl, now});
+    auto initial = t.store->item(item_id);
+    if (!initial)
+      return std::move(initial.error());
+    auto hdl = sys_.spawn(item_actor_impl, std::move(*initial));
+    actors_.emplace(item_id, live_actor{t.partition, hdl, now});
     stats_.live_actors = actors_.size();
     return hdl;
   }
@@ -617,25 +856,47 @@ private:
 
   // -- transactions -------------------------------------------------------------
 
-  /// Runs one step of the transaction, retrying what is retriable. On any other
-  /// failure it aborts and rewinds (or recreates the producer) and returns false.
+  /// Runs one step of the transaction, retrying what is retriable (not while
+  /// stopping), and says how it ended.
   template <class F>
-  bool step(kafka::txn_step which, F&& call) {
+  step_end step(kafka::txn_step which, F&& call) {
     for (int attempt = 1;; ++attempt) {
       auto err = call();
       if (!err)
-        return true;
+        return step_end::done;
+      step_error_ = describe(err);
       auto action = kafka::next_action(which, kafka::class_of(code_of(err)));
-      if (action == kafka::txn_action::retry && attempt < 20 && !stop_) {
-        spdlog::warn("processor {}: {} (retry {})", cfg_.node_id, describe(err), attempt);
-        std::this_thread::sleep_for(milliseconds{100 * attempt});
-        continue;
+      if (action == kafka::txn_action::retry) {
+        if (stop_)
+          return step_end::gave_up;
+        if (attempt < 20) {
+          spdlog::warn("processor {}: {} (retry {})", cfg_.node_id, step_error_, attempt);
+          std::this_thread::sleep_for(milliseconds{std::min(100 * attempt, 1000)});
+          continue;
+        }
+        // Retries ran out: for a commit, its result is unknown.
+        return step_end::recreate;
       }
       if (action == kafka::txn_action::abort_and_rewind && which != kafka::txn_step::abort)
-        abort_and_rewind(describe(err));
-      else
-        recreate_producer(describe(err));
-      return false;
+        return step_end::abort;
+      return step_end::recreate;
+    }
+  }
+
+  /// Acts on a step that did not end in done; false if the transaction is over.
+  void after_failed_step(step_end how, const char* what) {
+    switch (how) {
+      case step_end::done: return;
+      case step_end::abort: return abort_and_recover(std::string{what} + ": " + step_error_);
+      case step_end::recreate:
+        return recreate_producer(std::string{what} + ": " + step_error_
+                                 + " (its result is unknown)");
+      case step_end::gave_up:
+        spdlog::warn("processor {}: stopping with the transaction's {} unfinished ({}); the "
+                     "coordinator ends it, and the next owner reads what committed",
+                     cfg_.node_id, what, step_error_);
+        txn_ = open_txn{};
+        return;
     }
   }
 
@@ -644,27 +905,40 @@ private:
       return;
     drain(true);
     if (txn_.outstanding > 0)
-      return abort_and_rewind(fmt::format("{} item actors did not answer within {} ms",
-                                          txn_.outstanding, cfg_.actor_timeout.count()));
+      return abort_and_recover(fmt::format("{} item actors did not answer within {} ms",
+                                           txn_.outstanding, cfg_.actor_timeout.count()));
     for (const auto& [item_id, snap] : txn_.snapshots)
       produce(topics_.items, snap.first, item_id, domain::encode(snap.second));
     if (!txn_.failure.empty())
-      return abort_and_rewind(txn_.failure);
+      return abort_and_recover(txn_.failure);
     if (cfg_.chaos_abort_every > 0 && ++chaos_counter_ % cfg_.chaos_abort_every == 0) {
       // Make the outputs reach the log first, so that the abort has something to hide.
       producer_->flush(30s);
-      return abort_and_rewind("chaos: --chaos-abort-every "
-                              + std::to_string(cfg_.chaos_abort_every));
+      return abort_and_recover("chaos: --chaos-abort-every "
+                               + std::to_string(cfg_.chaos_abort_every));
     }
     std::vector<kafka::partition_offset> offsets;
     offsets.reserve(txn_.offsets.size());
     for (const auto& [tp, next] : txn_.offsets)
       offsets.push_back({tp.topic, tp.partition, next});
-    if (!step(kafka::txn_step::send_offsets,
-              [&] { return producer_->send_offsets_to_transaction(offsets, *consumer_, 30s); }))
-      return;
-    if (!step(kafka::txn_step::commit, [&] { return producer_->commit_transaction(30s); }))
-      return;
+    if (auto how
+        = step(kafka::txn_step::send_offsets,
+               [&] { return producer_->send_offsets_to_transaction(offsets, *consumer_, 30s); });
+        how != step_end::done)
+      return after_failed_step(how, "send_offsets_to_transaction");
+    if (++fault_commits_ == cfg_.faults.pause_before_commit) {
+      spdlog::warn("processor {}: fault: pausing (SIGSTOP) before commit {}", cfg_.node_id,
+                   fault_commits_);
+      spdlog::default_logger()->flush();
+      std::raise(SIGSTOP);
+    }
+    if (auto how
+        = step(kafka::txn_step::commit, [&] { return producer_->commit_transaction(30s); });
+        how != step_end::done)
+      return after_failed_step(how, "commit_transaction");
+    if (fault_commits_ == cfg_.faults.commit_unknown)
+      return recreate_producer("fault: commit-unknown (the commit succeeded; the node is told "
+                               "its result is unknown)");
     ++stats_.commits;
     if (cfg_.chaos_crash_after_commit > 0 && stats_.commits == cfg_.chaos_crash_after_commit) {
       spdlog::warn("processor {}: chaos: killing this node between the commit and the state "
@@ -680,49 +954,70 @@ private:
 
   /// Writes what the transaction committed into the state stores (after the
   /// commit: a store is never ahead of Kafka), with the positions our own outputs
-  /// reached.
+  /// reached. A store that cannot take it is caught up from the log again.
   void remember_committed() {
     producer_->poll(milliseconds{0}); // serve the last delivery reports
     auto delivered = producer_->take_delivered();
     // Our committed outcomes come back to us in the input topics: remember where,
     // so that they are skipped without being decoded.
     for (const auto& [tp, offsets] : delivered) {
-      auto* own = tp.topic == topics_.purchases       ? &own_purchases_
-                  : tp.topic == topics_.item_commands ? &own_commands_
+      auto it = tasks_.find(tp.partition);
+      if (it == tasks_.end())
+        continue;
+      auto* own = tp.topic == topics_.purchases       ? &it->second.own_purchases
+                  : tp.topic == topics_.item_commands ? &it->second.own_commands
                                                       : nullptr;
-      if (own != nullptr && partitions_.count(tp.partition) > 0)
-        (*own)[tp.partition].insert(offsets.begin(), offsets.end());
+      if (own != nullptr)
+        own->insert(offsets.begin(), offsets.end());
     }
     for (auto& [item_id, snap] : txn_.snapshots)
       txn_.outputs[snap.first].items.push_back(std::move(snap.second));
     for (auto& [number, batch] : txn_.outputs) {
       auto p = number; // a plain variable: lambdas capture it on every compiler
-      auto it = partitions_.find(p);
-      if (it == partitions_.end())
+      auto it = tasks_.find(p);
+      if (it == tasks_.end() || !it->second.store)
         continue;
-      auto pos = it->second->positions();
+      auto& t = it->second;
+      auto pos = t.store->positions();
+      if (!pos) {
+        recover(t, "its state store failed: " + describe(pos.error()), true);
+        continue;
+      }
       auto advance = [&](const std::string& topic, int64_t& at) {
         if (auto d = delivered.find({topic, p}); d != delivered.end() && !d->second.empty())
           at = std::max(at, *std::max_element(d->second.begin(), d->second.end()) + 1);
       };
-      advance(topics_.items, pos.items);
-      advance(topics_.purchases, pos.purchases);
-      advance(topics_.item_commands, pos.commands);
-      batch.positions = pos;
-      // The transaction is committed whatever happens here: a store that misses
-      // it is behind, and catches up from its positions on the next assignment.
-      if (auto err = it->second->apply(batch))
-        spdlog::error("processor {}: state store of partition {}: {}", cfg_.node_id, p,
-                      describe(err));
+      advance(topics_.items, pos->items);
+      advance(topics_.purchases, pos->purchases);
+      advance(topics_.item_commands, pos->commands);
+      batch.positions = *pos;
+      batch.meta = t.origin_meta;
+      auto err = ++fault_store_writes_ == cfg_.faults.store_fail
+                   ? make_error(ec::malformed, "fault: store-fail")
+                   : t.store->apply(batch);
+      if (err) {
+        // The transaction is committed whatever happens here. A store that missed it
+        // must not be used (its next write would move its positions past what it
+        // missed): it is opened again and caught up from the log.
+        spdlog::error("processor {}: state store of partition {}: {}; catching up from the log",
+                      cfg_.node_id, p, describe(err));
+        recover(t, "its state store missed a committed transaction: " + describe(err), true);
+        continue;
+      }
+      t.origin_meta.clear();
     }
   }
 
-  void abort_and_rewind(const std::string& why) {
+  void abort_and_recover(const std::string& why) {
     ++stats_.aborts;
     spdlog::warn("processor {}: aborting the transaction: {}", cfg_.node_id, why);
-    if (!step(kafka::txn_step::abort, [&] { return producer_->abort_transaction(30s); }))
-      return; // step() recreated the producer, which rewinds
-    rewind();
+    if (txn_.open) {
+      auto how = step(kafka::txn_step::abort, [&] { return producer_->abort_transaction(30s); });
+      if (how == step_end::recreate)
+        return recreate_producer("abort_transaction: " + step_error_);
+    }
+    forget_uncommitted();
+    recover_all("an aborted transaction");
   }
 
   void recreate_producer(const std::string& why) {
@@ -736,35 +1031,21 @@ private:
       spdlog::error("processor {}: cannot recreate the producer: {}", cfg_.node_id, describe(err));
       std::this_thread::sleep_for(1s);
     }
-    rewind();
+    forget_uncommitted();
+    if (!producer_)
+      return; // stopping: nothing more is written
+    // What committed is found in the log, whoever wrote it.
+    recover_all("a new producer (" + why + ")");
   }
 
-  /// Forgets everything uncommitted: actor state, replies in flight, read
-  /// positions. The next records are the first uncommitted ones.
-  void rewind() {
+  /// Forgets everything uncommitted: actor state, replies in flight.
+  void forget_uncommitted() {
     stop_actors(std::nullopt);
     txn_ = open_txn{};
     if (producer_)
       producer_->take_delivered(); // offsets of aborted records mean nothing
     // Replies of stopped actors may still arrive: a new mailbox never sees them.
     self_ = std::make_unique<caf::scoped_actor>(sys_);
-    auto assignment = consumer_->assignment();
-    if (!assignment) {
-      spdlog::error("processor {}: cannot rewind: {}", cfg_.node_id, describe(assignment.error()));
-      return;
-    }
-    auto committed = consumer_->committed(*assignment, 30s);
-    if (!committed) {
-      spdlog::error("processor {}: cannot read committed offsets: {}", cfg_.node_id,
-                    describe(committed.error()));
-      return;
-    }
-    for (auto& po : *committed) {
-      if (po.offset < 0)
-        po.offset = -2; // nothing committed yet: from the beginning
-      if (auto err = consumer_->seek(po, 10s))
-        spdlog::error("processor {}: {}", cfg_.node_id, describe(err));
-    }
   }
 
   void report() {
@@ -792,11 +1073,11 @@ private:
   std::unique_ptr<caf::scoped_actor> self_ = std::make_unique<caf::scoped_actor>(sys_);
   std::unique_ptr<kafka::producer> producer_;
   std::unique_ptr<kafka::consumer> consumer_;
-  std::map<int32_t, std::unique_ptr<state_store>> partitions_;
+  std::map<int32_t, partition_task> tasks_;
+  /// Stores of partitions this node was revoked, kept in case they come back.
+  std::map<int32_t, std::unique_ptr<state_store>> parked_;
+  catch_up catch_up_;
   std::string cluster_id_;
-  /// Offsets of this node's committed outputs in the input topics, not yet read back.
-  std::map<int32_t, std::unordered_set<int64_t>> own_purchases_;
-  std::map<int32_t, std::unordered_set<int64_t>> own_commands_;
   /// A running item actor.
   struct live_actor {
     int32_t partition = 0;
@@ -805,8 +1086,13 @@ private:
   };
   std::unordered_map<std::string, live_actor> actors_;
   open_txn txn_;
+  std::string step_error_;
   uint64_t chaos_counter_ = 0;
+  uint32_t fault_commits_ = 0;
+  uint32_t fault_store_writes_ = 0;
+  uint32_t fault_offsets_ = 0;
   uint64_t last_report_ = ~uint64_t{0};
+  std::deque<clock_type::time_point> consumer_restarts_;
 };
 
 } // namespace

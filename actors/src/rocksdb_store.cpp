@@ -21,7 +21,10 @@ constexpr const char* command_prefix = "c/";
 constexpr const char* positions_key = "m/positions";
 constexpr const char* identity_key = "m/identity";
 constexpr const char* format_key = "m/format";
-constexpr const char* format_version = "1";
+constexpr const char* meta_prefix = "m/meta/";
+// 2: stores remember which log they were built from (meta "origin.*"); a store of
+// format 1 cannot say, and is rebuilt.
+constexpr const char* format_version = "2";
 
 rocksdb::Options store_options() {
   // Many partitions share one process: small memtables and one block cache for all.
@@ -48,40 +51,48 @@ class rocksdb_store : public state_store {
 public:
   explicit rocksdb_store(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
 
-  std::optional<domain::item> item(const std::string& item_id) override {
-    std::string value;
-    if (!db_->Get({}, item_prefix + item_id, &value).ok())
-      return std::nullopt;
-    auto d = domain::decode_item(value);
-    return d ? d.value : std::nullopt;
+  caf::expected<std::optional<domain::item>> item(const std::string& item_id) override {
+    return decoded<domain::item>(item_prefix + item_id, "item " + item_id,
+                                 [](std::string_view v) { return domain::decode_item(v); });
   }
 
-  std::optional<domain::purchase> purchase_outcome(const std::string& purchase_id) override {
-    std::string value;
-    if (!db_->Get({}, purchase_prefix + purchase_id, &value).ok())
-      return std::nullopt;
-    auto d = domain::decode_purchase(value);
-    return d ? d.value : std::nullopt;
+  caf::expected<std::optional<domain::purchase>>
+  purchase_outcome(const std::string& purchase_id) override {
+    return decoded<domain::purchase>(purchase_prefix + purchase_id, "purchase " + purchase_id,
+                                     [](std::string_view v) { return domain::decode_purchase(v); });
   }
 
-  bool command_decided(const std::string& command_id) override {
-    std::string value;
-    return db_->Get({}, command_prefix + command_id, &value).ok();
+  caf::expected<bool> command_decided(const std::string& command_id) override {
+    auto v = read(command_prefix + command_id);
+    if (!v)
+      return std::move(v.error());
+    return v->has_value();
   }
 
-  store_positions positions() override {
-    std::string value;
+  caf::expected<store_positions> positions() override {
+    auto v = read(positions_key);
+    if (!v)
+      return std::move(v.error());
     store_positions out;
-    if (db_->Get({}, positions_key, &value).ok())
-      std::sscanf(value.c_str(), "%ld %ld %ld", &out.items, &out.purchases, &out.commands);
+    if (*v
+        && std::sscanf((*v)->c_str(), "%ld %ld %ld", &out.items, &out.purchases, &out.commands)
+             != 3)
+      return make_error(ec::malformed, "state store: positions are unreadable: \"" + **v + "\"");
     return out;
+  }
+
+  caf::expected<std::optional<std::string>> meta(const std::string& key) override {
+    return read(meta_prefix + key);
   }
 
   caf::error apply(const state_batch& batch) override {
     rocksdb::WriteBatch wb;
     for (const auto& x : batch.items) {
       // Never step back: the same log applied twice leaves the newest version.
-      if (auto have = item(x.item_id); have && have->version > x.version)
+      auto have = item(x.item_id);
+      if (!have)
+        return std::move(have.error());
+      if (*have && (*have)->version > x.version)
         continue;
       wb.Put(item_prefix + x.item_id, domain::encode(x));
     }
@@ -92,6 +103,8 @@ public:
     if (batch.positions)
       wb.Put(positions_key, fmt::format("{} {} {}", batch.positions->items,
                                         batch.positions->purchases, batch.positions->commands));
+    for (const auto& [key, value] : batch.meta)
+      wb.Put(meta_prefix + key, value);
     return from_status("write", db_->Write({}, &wb));
   }
 
@@ -108,10 +121,8 @@ public:
   }
 
   std::optional<std::string> get(const char* key) {
-    std::string value;
-    if (!db_->Get({}, key, &value).ok())
-      return std::nullopt;
-    return value;
+    auto v = read(key);
+    return v ? *v : std::nullopt;
   }
 
   caf::error put(const char* key, const std::string& value) {
@@ -119,6 +130,31 @@ public:
   }
 
 private:
+  /// The value under `key`; nothing if there is none; an error if RocksDB fails.
+  caf::expected<std::optional<std::string>> read(const std::string& key) {
+    std::string value;
+    auto st = db_->Get({}, key, &value);
+    if (st.IsNotFound())
+      return std::optional<std::string>{};
+    if (!st.ok())
+      return from_status("read " + key, st);
+    return std::optional<std::string>{std::move(value)};
+  }
+
+  template <class T, class Decode>
+  caf::expected<std::optional<T>> decoded(const std::string& key, const std::string& what,
+                                          Decode decode) {
+    auto v = read(key);
+    if (!v)
+      return std::move(v.error());
+    if (!*v)
+      return std::optional<T>{};
+    auto d = decode(**v);
+    if (!d)
+      return make_error(ec::malformed, "state store: " + what + " is unreadable: " + d.error);
+    return std::optional<T>{std::move(*d.value)};
+  }
+
   std::unique_ptr<rocksdb::DB> db_;
 };
 

@@ -23,8 +23,8 @@ public:
     for (auto* tp : partitions)
       tps.push_back({tp->topic(), tp->partition()});
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
-      hook_(rebalance_kind::assigned, tps);
       consumer->assign(partitions);
+      hook_(rebalance_kind::assigned, tps);
     } else {
       hook_(rebalance_kind::revoked, tps);
       consumer->unassign();
@@ -123,6 +123,30 @@ caf::expected<poll_event> consumer::poll(milliseconds timeout) {
       return ev;
     default: return detail::from_code(fmt::format("consume ({})", msg->errstr()), msg->err());
   }
+}
+
+namespace {
+
+std::vector<RdKafka::TopicPartition*> to_rd_list(const std::vector<topic_partition>& tps) {
+  std::vector<RdKafka::TopicPartition*> list;
+  list.reserve(tps.size());
+  for (const auto& tp : tps)
+    list.push_back(RdKafka::TopicPartition::create(tp.topic, tp.partition));
+  return list;
+}
+
+} // namespace
+
+caf::error consumer::pause(const std::vector<topic_partition>& tps) {
+  auto list = to_rd_list(tps);
+  detail::partition_list_guard guard{list};
+  return detail::from_code("pause", impl_->handle->pause(list));
+}
+
+caf::error consumer::resume(const std::vector<topic_partition>& tps) {
+  auto list = to_rd_list(tps);
+  detail::partition_list_guard guard{list};
+  return detail::from_code("resume", impl_->handle->resume(list));
 }
 
 caf::error consumer::seek(const partition_offset& to, milliseconds timeout) {

@@ -5,12 +5,22 @@
 #include <fstream>
 #include <unistd.h>
 
+#include <rocksdb/db.h>
+
 #include "bps/actors/state_store.hpp"
+#include "bps/error.hpp"
 
 using namespace bps;
 using domain::item;
 
 namespace {
+
+/// The value of a store read that must succeed.
+template <class T>
+T got(caf::expected<T> x) {
+  CAF_REQUIRE(x);
+  return std::move(*x);
+}
 
 struct fixture {
   std::string dir;
@@ -56,14 +66,14 @@ CAF_TEST_FIXTURE_SCOPE(state_store_tests, fixture)
 
 CAF_TEST(a memory store starts empty at position zero and keeps what it is given) {
   auto s = make_memory_store();
-  CAF_CHECK(s->positions() == store_positions{});
-  CAF_CHECK(!s->item("lamp"));
+  CAF_CHECK(got(s->positions()) == store_positions{});
+  CAF_CHECK(!got(s->item("lamp")));
   CAF_REQUIRE(!s->apply(sample()));
-  CAF_CHECK(*s->item("lamp") == (item{"lamp", "Lamp", 4, 2}));
-  CAF_CHECK(s->purchase_outcome("p-1").has_value());
-  CAF_CHECK(s->command_decided("c-1"));
-  CAF_CHECK(!s->command_decided("c-2"));
-  CAF_CHECK(s->positions() == (store_positions{10, 20, 30}));
+  CAF_CHECK(got(s->item("lamp")) == (item{"lamp", "Lamp", 4, 2}));
+  CAF_CHECK(got(s->purchase_outcome("p-1")).has_value());
+  CAF_CHECK(got(s->command_decided("c-1")));
+  CAF_CHECK(!got(s->command_decided("c-2")));
+  CAF_CHECK(got(s->positions()) == (store_positions{10, 20, 30}));
 }
 
 CAF_TEST(an older snapshot never replaces a newer one) {
@@ -75,7 +85,7 @@ CAF_TEST(an older snapshot never replaces a newer one) {
     state_batch older;
     older.items.push_back(item{"lamp", "Lamp", 4, 2});
     CAF_REQUIRE(!s->apply(older));
-    auto kept = s->item("lamp");
+    auto kept = got(s->item("lamp"));
     CAF_REQUIRE(kept);
     CAF_CHECK_EQUAL(kept->version, 5);
   }
@@ -89,12 +99,12 @@ CAF_TEST(a rocksdb store keeps everything across a reopen) {
   }
   auto s = open(id);
   CAF_CHECK_EQUAL(note, "existing store");
-  CAF_CHECK(*s->item("lamp") == (item{"lamp", "Lamp", 4, 2}));
-  auto outcome = s->purchase_outcome("p-1");
+  CAF_CHECK(got(s->item("lamp")) == (item{"lamp", "Lamp", 4, 2}));
+  auto outcome = got(s->purchase_outcome("p-1"));
   CAF_REQUIRE(outcome);
   CAF_CHECK_EQUAL(outcome->purchased_by, "alice");
-  CAF_CHECK(s->command_decided("c-1"));
-  CAF_CHECK(s->positions() == (store_positions{10, 20, 30}));
+  CAF_CHECK(got(s->command_decided("c-1")));
+  CAF_CHECK(got(s->positions()) == (store_positions{10, 20, 30}));
 }
 
 CAF_TEST(a store made for another partition count or cluster is rebuilt empty) {
@@ -106,8 +116,8 @@ CAF_TEST(a store made for another partition count or cluster is rebuilt empty) {
   other.partition_count = 6;
   auto s = open(other);
   CAF_CHECK(note.find("rebuilt") != std::string::npos);
-  CAF_CHECK(!s->item("lamp"));
-  CAF_CHECK(s->positions() == store_positions{});
+  CAF_CHECK(!got(s->item("lamp")));
+  CAF_CHECK(got(s->positions()) == store_positions{});
 }
 
 CAF_TEST(a corrupt store is rebuilt empty instead of failing) {
@@ -122,8 +132,62 @@ CAF_TEST(a corrupt store is rebuilt empty instead of failing) {
   }
   auto s = open(id);
   CAF_CHECK(note.find("cannot be opened") != std::string::npos);
-  CAF_CHECK(!s->item("lamp"));
-  CAF_CHECK(s->positions() == store_positions{});
+  CAF_CHECK(!got(s->item("lamp")));
+  CAF_CHECK(got(s->positions()) == store_positions{});
+}
+
+CAF_TEST(
+  a store of the previous layout is rebuilt because it cannot say which log it was built from) {
+  {
+    auto s = open(id);
+    CAF_REQUIRE(!s->apply(sample()));
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    CAF_REQUIRE(rocksdb::DB::Open(rocksdb::Options{}, dir, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db{raw};
+    CAF_REQUIRE(db->Put({}, "m/format", "1").ok());
+  }
+  auto s = open(id);
+  CAF_CHECK_EQUAL(note, "store has another format; rebuilt");
+  CAF_CHECK(!got(s->item("lamp")));
+  CAF_CHECK(got(s->positions()) == store_positions{});
+}
+
+CAF_TEST(facts about the store are kept with a write and read back by name) {
+  for (int kind = 0; kind < 2; ++kind) {
+    auto s = kind == 0 ? make_memory_store() : open(id);
+    CAF_CHECK(!got(s->meta("origin.bps.purchases")));
+    auto b = sample();
+    b.meta.emplace_back("origin.bps.purchases", "0 1700000000000 00000000deadbeef");
+    CAF_REQUIRE(!s->apply(b));
+    CAF_CHECK_EQUAL(got(s->meta("origin.bps.purchases")),
+                    std::optional<std::string>{"0 1700000000000 00000000deadbeef"});
+    CAF_CHECK(!got(s->meta("origin.bps.item-commands")));
+  }
+}
+
+CAF_TEST(a store that cannot be read says so instead of answering that nothing is there) {
+  // A stored value that does not decode is a failure, not an absent item: deciding
+  // from "absent" would commit UNKNOWN_ITEM for an item that exists.
+  {
+    auto s = open(id);
+    CAF_REQUIRE(!s->apply(sample()));
+  }
+  {
+    rocksdb::DB* raw = nullptr;
+    CAF_REQUIRE(rocksdb::DB::Open(rocksdb::Options{}, dir, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db{raw};
+    CAF_REQUIRE(db->Put({}, "i/lamp", "not an item").ok());
+    CAF_REQUIRE(db->Put({}, "m/positions", "ten twenty").ok());
+  }
+  auto s = open(id);
+  CAF_CHECK_EQUAL(note, "existing store");
+  auto lamp = s->item("lamp");
+  CAF_REQUIRE(!lamp);
+  CAF_CHECK(describe(lamp.error()).find("item lamp is unreadable") != std::string::npos);
+  CAF_CHECK(!s->positions());
+  CAF_CHECK(!got(s->item("desk"))); // what is not there is still simply absent
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

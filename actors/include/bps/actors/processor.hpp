@@ -12,6 +12,7 @@
 
 #include <caf/error.hpp>
 
+#include "bps/actors/faults.hpp"
 #include "bps/kafka/types.hpp"
 
 namespace caf {
@@ -49,6 +50,8 @@ struct processor_config {
   /// Testing only: SIGKILL this process right after the Nth commit, before its
   /// state reaches the state store. 0: never.
   uint32_t chaos_crash_after_commit = 0;
+  /// Testing only: faults injected at chosen moments (tests/fault).
+  fault_plan faults;
   /// Extra librdkafka properties for every client.
   kafka::properties extra;
 };
@@ -62,6 +65,9 @@ struct processor_stats {
   std::atomic<uint64_t> commands_decided{0};
   std::atomic<uint64_t> commands_rejected{0};
   std::atomic<uint64_t> outcomes_skipped{0};
+  /// Outcomes committed by another writer after this node caught up a partition
+  /// (each made it abort and read the log again; a zombie's late commit).
+  std::atomic<uint64_t> foreign_outcomes{0};
   std::atomic<uint64_t> dead_letters{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> aborts{0};
@@ -69,7 +75,8 @@ struct processor_stats {
   std::atomic<uint64_t> live_actors{0};
   std::atomic<uint64_t> passivated{0};
   std::atomic<uint64_t> assigned_partitions{0};
-  /// True while newly assigned partitions are being rehydrated.
+  /// True while some partition is catching up with the log (newly assigned, or after
+  /// an abort or a failure): it decides nothing until it has.
   std::atomic<bool> rehydrating{false};
   /// Records not yet read in the assigned partitions (refreshed once a second).
   std::atomic<int64_t> consumer_lag{0};

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -35,19 +36,26 @@ struct state_batch {
   std::vector<domain::purchase> purchases;
   std::vector<domain::item_command> commands;
   std::optional<store_positions> positions;
+  /// Facts about the store itself (e.g. which log it was built from), by name.
+  std::vector<std::pair<std::string, std::string>> meta;
   bool empty() const noexcept {
-    return items.empty() && purchases.empty() && commands.empty() && !positions;
+    return items.empty() && purchases.empty() && commands.empty() && !positions && meta.empty();
   }
 };
 
-/// One partition's committed state.
+/// One partition's committed state. Every read says whether it could read: a store
+/// that fails is never taken for one that has nothing (a missing item would be
+/// decided as UNKNOWN_ITEM).
 class state_store {
 public:
   virtual ~state_store() = default;
-  virtual std::optional<domain::item> item(const std::string& item_id) = 0;
-  virtual std::optional<domain::purchase> purchase_outcome(const std::string& purchase_id) = 0;
-  virtual bool command_decided(const std::string& command_id) = 0;
-  virtual store_positions positions() = 0;
+  virtual caf::expected<std::optional<domain::item>> item(const std::string& item_id) = 0;
+  virtual caf::expected<std::optional<domain::purchase>>
+  purchase_outcome(const std::string& purchase_id) = 0;
+  virtual caf::expected<bool> command_decided(const std::string& command_id) = 0;
+  virtual caf::expected<store_positions> positions() = 0;
+  /// A fact stored with state_batch::meta; nothing if it was never stored.
+  virtual caf::expected<std::optional<std::string>> meta(const std::string& key) = 0;
   /// Applies a batch atomically (all or nothing). An item older than the stored one
   /// (lower version) is ignored, so applying the same log twice changes nothing.
   virtual caf::error apply(const state_batch& batch) = 0;

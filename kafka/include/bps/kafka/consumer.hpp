@@ -20,9 +20,10 @@ namespace bps::kafka {
 /// What a rebalance did to this group member.
 enum class rebalance_kind { assigned, revoked };
 
-/// Called inside poll() when the group assigns or revokes partitions: before the
-/// assignment takes effect (so state can be rehydrated first), and before a
-/// revocation takes effect (so an open transaction can be committed first).
+/// Called inside poll() when the group assigns or revokes partitions: right after an
+/// assignment took effect (so that the hook can pause the new partitions before any
+/// of their records is delivered), and before a revocation takes effect (so that an
+/// open transaction can be committed first).
 using rebalance_hook = std::function<void(rebalance_kind, const std::vector<topic_partition>&)>;
 
 /// Settings of a consumer. Offsets are only ever committed explicitly.
@@ -57,6 +58,10 @@ public:
   /// Waits up to `timeout` for one record (librdkafka 2.0.2's batch API can lose
   /// records in a rebalance, so records come one at a time).
   caf::expected<poll_event> poll(milliseconds timeout);
+  /// Stops delivering records of these assigned partitions (records already fetched
+  /// are dropped) until resume().
+  caf::error pause(const std::vector<topic_partition>& tps);
+  caf::error resume(const std::vector<topic_partition>& tps);
   /// Moves the read position of an assigned partition (offset -2: the beginning).
   caf::error seek(const partition_offset& to, milliseconds timeout);
   /// Commits these positions synchronously.

@@ -23,6 +23,10 @@ struct topic_partition {
   friend auto operator<=>(const topic_partition&, const topic_partition&) = default;
 };
 
+/// The offset that means "the first record there is" (librdkafka's
+/// RD_KAFKA_OFFSET_BEGINNING), for assign and seek.
+inline constexpr int64_t offset_beginning = -2;
+
 /// A position in a partition: the offset of the next record to read.
 struct partition_offset {
   std::string topic;

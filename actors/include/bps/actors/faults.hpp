@@ -1,0 +1,41 @@
+#pragma once
+
+// Faults a node injects into itself on purpose, for the fault-injection suite
+// (tests/fault). Each names one moment of the processing loop that random timing
+// rarely hits, and the Nth time it is reached. Plain data, no CAF.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bps {
+
+/// Which faults to inject, by occurrence (0: never).
+struct fault_plan {
+  /// Stop this process with SIGSTOP right before the Nth commit_transaction, after
+  /// the offsets were sent to the transaction: a zombie holding a transaction that
+  /// can still commit. Whoever sends SIGCONT decides when it resumes.
+  uint32_t pause_before_commit = 0;
+  /// The Nth state-store write after a commit fails (as a full disk would).
+  uint32_t store_fail = 0;
+  /// The Nth fetch of committed offsets, when the node rewinds or takes over
+  /// partitions, fails (as a restarting group coordinator would make it).
+  uint32_t offsets_fail = 0;
+  /// The Nth commit succeeds, but the node is told its result is unknown (as when
+  /// retries run out): it must find out from Kafka what happened.
+  uint32_t commit_unknown = 0;
+
+  bool any() const noexcept {
+    return pause_before_commit + store_fail + offsets_fail + commit_unknown > 0;
+  }
+};
+
+/// Adds one fault given as NAME=N (pause-before-commit, store-fail, offsets-fail,
+/// commit-unknown; N >= 1) to `plan`. Returns what is wrong with `spec`, if anything.
+std::optional<std::string> add_fault(fault_plan& plan, std::string_view spec);
+
+/// The plan as NAME=N words, for the log.
+std::string to_string(const fault_plan& plan);
+
+} // namespace bps
