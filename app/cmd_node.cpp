@@ -189,9 +189,9 @@ int run_node(const kafka_options& k, const node_options& n) {
     return fail(describe(http_settings.error()), exit_usage);
 
   // The topics must exist and fit before the node joins the group.
-  auto admin = kafka::admin::make(k.bootstrap);
+  auto admin = kafka::admin::make(k.bootstrap, k.extra);
   if (!admin)
-    return fail("option --bootstrap: " + describe(admin.error()), exit_usage);
+    return fail(describe(admin.error()), exit_usage);
   auto ensured = kafka::ensure_topics(**admin, kafka::bps_topic_specs(k.topic_prefix, n.partitions),
                                       std::chrono::milliseconds{k.timeout_ms});
   if (!ensured)
@@ -219,6 +219,7 @@ int run_node(const kafka_options& k, const node_options& n) {
 
   processor_config pc;
   pc.bootstrap = k.bootstrap;
+  pc.extra = k.extra;
   pc.topic_prefix = k.topic_prefix;
   pc.node_id = node_id;
   pc.commit_interval = std::chrono::milliseconds{n.commit_interval_ms};
@@ -251,6 +252,7 @@ int run_node(const kafka_options& k, const node_options& n) {
     raise_file_limit();
     gateway::config gc;
     gc.bootstrap = k.bootstrap;
+    gc.extra = k.extra;
     gc.topic_prefix = k.topic_prefix;
     gc.remember = std::chrono::milliseconds{n.http_idempotency_window_ms};
     gc.write_timeout = std::chrono::milliseconds{k.timeout_ms};

@@ -22,9 +22,9 @@ int run_replay(const kafka_options& k, const replay_options& r) {
   if (!r.state_dir.empty() && !std::filesystem::is_directory(r.state_dir))
     return fail("option --state-dir: \"" + r.state_dir + "\" is not a directory", exit_usage);
   auto topics = kafka::topic_names::with_prefix(k.topic_prefix);
-  auto admin = kafka::admin::make(k.bootstrap);
+  auto admin = kafka::admin::make(k.bootstrap, k.extra);
   if (!admin)
-    return fail("option --bootstrap: " + describe(admin.error()), exit_usage);
+    return fail(describe(admin.error()), exit_usage);
   std::vector<kafka::topic_partition> tps;
   for (const auto& name : topics.all()) {
     auto d = (*admin)->describe_topic(name, std::chrono::milliseconds{k.timeout_ms});
@@ -72,7 +72,7 @@ int run_replay(const kafka_options& k, const replay_options& r) {
         ++undecodable;
       }
     },
-    std::chrono::hours{1});
+    std::chrono::hours{1}, k.extra);
   if (err)
     return fail(describe(err), exit_failed);
   auto s = h.check(r.allow_undecided);

@@ -57,7 +57,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
   // end before writing: the outcome comes after the request.
   std::unique_ptr<kafka::consumer> watcher;
   if (w.wait_ms > 0) {
-    auto admin = kafka::admin::make(k.bootstrap);
+    auto admin = kafka::admin::make(k.bootstrap, k.extra);
     if (!admin)
       return fail(describe(admin.error()), exit_usage);
     auto d = (*admin)->describe_topic(topic, std::chrono::milliseconds{k.timeout_ms});
@@ -69,6 +69,8 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
     kafka::consumer_options copts;
     copts.bootstrap = k.bootstrap;
     copts.group_id = "bps.cli"; // assign only: never joins, never commits
+    copts.assign_only = true;
+    copts.extra = k.extra;
     auto c = kafka::consumer::make(copts);
     if (!c)
       return fail(describe(c.error()), exit_usage);
@@ -82,7 +84,8 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
 
   kafka::producer_options opts;
   opts.bootstrap = k.bootstrap;
-  opts.extra = {{"message.timeout.ms", std::to_string(k.timeout_ms)}};
+  opts.extra = k.extra;
+  opts.extra.try_emplace("message.timeout.ms", std::to_string(k.timeout_ms));
   auto producer = kafka::producer::make(opts);
   if (!producer)
     return fail(describe(producer.error()), exit_usage);

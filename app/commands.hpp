@@ -4,6 +4,7 @@
 // validates options into these structs; each function returns the exit code.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@ struct kafka_options {
   std::string bootstrap = "127.0.0.1:9092";
   std::string topic_prefix = "bps.";
   int64_t timeout_ms = 10000;
+  /// --kafka-property KEY=VALUE as given (checked into `extra` before use).
+  std::vector<std::string> properties;
+  /// librdkafka properties for every client of the command (security, tuning).
+  std::map<std::string, std::string> extra;
 };
 
 /// Prints "bps: error: ..." and returns `code`.

@@ -45,6 +45,11 @@ void add_kafka_options(CLI::App* cmd, kafka_options& k) {
   cmd->add_option("--timeout-ms", k.timeout_ms, "time limit of each Kafka request")
     ->check(CLI::Range(int64_t{100}, int64_t{600000}))
     ->capture_default_str();
+  cmd
+    ->add_option("--kafka-property", k.properties,
+                 "KEY=VALUE: a librdkafka property for every Kafka client of the command, e.g. "
+                 "security.protocol=SASL_SSL (repeatable; commas separate several)")
+    ->delimiter(',');
 }
 
 /// Adds a hint when Kafka could not be reached at all.
@@ -60,9 +65,9 @@ std::string with_kafka_hint(const caf::error& err, const std::string& bootstrap)
 int run_topics_ensure(const kafka_options& k, int32_t partitions, int16_t replication) {
   if (auto err = kafka::validate_topic_prefix(k.topic_prefix))
     return fail("option --topic-prefix: " + describe(err), exit_usage);
-  auto client = kafka::admin::make(k.bootstrap);
+  auto client = kafka::admin::make(k.bootstrap, k.extra);
   if (!client)
-    return fail("option --bootstrap: " + describe(client.error()), exit_usage);
+    return fail(describe(client.error()), exit_usage);
   auto specs = kafka::bps_topic_specs(k.topic_prefix, partitions, replication);
   auto report = kafka::ensure_topics(**client, specs, std::chrono::milliseconds{k.timeout_ms});
   if (!report)
@@ -88,9 +93,9 @@ int run_topics_delete(const kafka_options& k, bool yes) {
                             "this prefix first, then add --yes",
                             fmt::join(names, ", ")),
                 exit_usage);
-  auto client = kafka::admin::make(k.bootstrap);
+  auto client = kafka::admin::make(k.bootstrap, k.extra);
   if (!client)
-    return fail("option --bootstrap: " + describe(client.error()), exit_usage);
+    return fail(describe(client.error()), exit_usage);
   auto timeout = std::chrono::milliseconds{k.timeout_ms};
   std::vector<std::string> present;
   for (const auto& name : names) {
@@ -231,7 +236,7 @@ int run_main(int argc, char** argv) {
   node->add_option("--fault", n.faults,
                    "testing only (tests/fault): inject a fault at a chosen moment, NAME=N: "
                    "pause-before-commit, store-fail, offsets-fail or commit-unknown at the Nth "
-                   "occurrence; repeatable");
+                   "occurrence, catch-up-slow: N ms more per catch-up write; repeatable");
   node
     ->add_option("--chaos-abort-every", n.chaos_abort_every,
                  "testing only: abort every Nth transaction after producing its outputs, to "
@@ -372,6 +377,9 @@ int run_main(int argc, char** argv) {
                               "file)",
                               opt->get_name(), env_name(opt->get_lnames().front())),
                   exit_usage);
+
+  if (auto why = parse_kafka_properties(k.properties, k.extra))
+    return fail(*why, exit_usage);
 
   log_format format{};
   parse_log_format(g.log_format, format);

@@ -144,4 +144,26 @@ caf::error apply_layers(CLI::App& app, const config_file& file, const env_lookup
   return apply_to(&app, file, getenv);
 }
 
+std::optional<std::string> parse_kafka_properties(const std::vector<std::string>& given,
+                                                  std::map<std::string, std::string>& out) {
+  // What bps sets itself, because exactly-once depends on it.
+  static const std::set<std::string> owned{"bootstrap.servers",  "group.id",
+                                           "group.instance.id",  "enable.auto.commit",
+                                           "isolation.level",    "transactional.id",
+                                           "enable.idempotence", "enable.auto.offset.store",
+                                           "partitioner",        "enable.partition.eof"};
+  for (const auto& p : given) {
+    auto eq = p.find('=');
+    auto key = trim(p.substr(0, eq));
+    if (eq == std::string::npos || key.empty())
+      return fmt::format("option --kafka-property: \"{}\" is not KEY=VALUE", p);
+    if (owned.count(key) > 0)
+      return fmt::format("option --kafka-property: bps sets {} itself (exactly-once depends on "
+                         "it){}",
+                         key, key == "bootstrap.servers" ? "; use --bootstrap" : "");
+    out[key] = trim(p.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
 } // namespace bps::cli

@@ -6,7 +6,9 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/App.hpp>
 #include <caf/error.hpp>
@@ -38,5 +40,11 @@ using env_lookup = std::function<const char*(const std::string&)>;
 /// or validate is an invalid_argument error naming the option and its source; a
 /// file key that names no option of any command is an error too.
 caf::error apply_layers(CLI::App& app, const config_file& file, const env_lookup& getenv);
+
+/// Checks --kafka-property values (KEY=VALUE) into `out`. Returns why one cannot be
+/// used: not KEY=VALUE, or a property bps sets itself because exactly-once depends on
+/// it (group.id, isolation.level, transactional.id, ...).
+std::optional<std::string> parse_kafka_properties(const std::vector<std::string>& given,
+                                                  std::map<std::string, std::string>& out);
 
 } // namespace bps::cli

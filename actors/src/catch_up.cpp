@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <thread>
 
 #include <fmt/format.h>
 
 #include "bps/actors/codec.hpp"
 #include "bps/error.hpp"
+#include "bps/kafka/classify.hpp"
 #include "bps/kafka/consumer.hpp"
 
 namespace bps {
@@ -28,6 +30,7 @@ kafka::consumer_options reader_options(const std::string& bootstrap,
   opts.group_id = "bps.catch-up";
   opts.read_committed = true;
   opts.report_partition_eof = true;
+  opts.assign_only = true;
   // Ends are found by fetching: the broker should answer an empty fetch at once.
   opts.extra = {{"fetch.wait.max.ms", "10"}};
   for (const auto& [k, v] : extra)
@@ -131,6 +134,8 @@ caf::error catch_up::flush(int32_t, part& x, bool final) {
     x.pending.positions->purchases = std::max(x.at.purchases, x.target.purchases);
     x.pending.positions->commands = std::max(x.at.commands, x.target.commands);
   }
+  if (slow_.count() > 0)
+    std::this_thread::sleep_for(slow_);
   auto err = x.store->apply(x.pending);
   x.pending = state_batch{};
   x.pending_records = 0;
@@ -143,7 +148,7 @@ catch_up::step_result catch_up::step(milliseconds budget) {
   for (auto it = parts_.begin(); it != parts_.end();) {
     if (it->second->reached()) {
       if (auto err = flush(it->first, *it->second, true))
-        out.failed.emplace(it->first, std::move(err));
+        out.failed.emplace(it->first, failure{std::move(err), true});
       else
         out.done.push_back(it->first);
       it = parts_.erase(it);
@@ -162,7 +167,7 @@ catch_up::step_result catch_up::step(milliseconds budget) {
   if (assignment_changed_) {
     if (auto err = reassign()) {
       for (const auto& [p, x] : parts_)
-        out.failed.emplace(p, err);
+        out.failed.emplace(p, failure{err, false});
       parts_.clear();
       reader_.reset();
       return out;
@@ -172,8 +177,11 @@ catch_up::step_result catch_up::step(milliseconds budget) {
   while (clock_type::now() < deadline && !parts_.empty()) {
     auto ev = reader_->poll(milliseconds{5});
     if (!ev) {
+      // A broker that is away for a moment changes nothing that was read: go on.
+      if (kafka::class_of(code_of(ev.error())) == kafka::error_class::retriable)
+        break;
       for (const auto& [p, x] : parts_)
-        out.failed.emplace(p, ev.error());
+        out.failed.emplace(p, failure{ev.error(), false});
       parts_.clear();
       reader_.reset();
       return out;
@@ -216,7 +224,7 @@ catch_up::step_result catch_up::step(milliseconds budget) {
       }
       if (++x.pending_records >= flush_every)
         if (auto err = flush(r.partition, x, false)) {
-          out.failed.emplace(r.partition, std::move(err));
+          out.failed.emplace(r.partition, failure{std::move(err), true});
           parts_.erase(it);
           assignment_changed_ = true;
           continue;
@@ -225,7 +233,7 @@ catch_up::step_result catch_up::step(milliseconds budget) {
     if (x.reached()) {
       auto p = r.partition;
       if (auto err = flush(p, x, true))
-        out.failed.emplace(p, std::move(err));
+        out.failed.emplace(p, failure{std::move(err), true});
       else
         out.done.push_back(p);
       parts_.erase(p);

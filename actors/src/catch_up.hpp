@@ -54,10 +54,15 @@ public:
   /// stores reached their targets (they are no longer read). An error names a
   /// partition whose store could not be written, or a reader that failed: the caller
   /// removes the partitions concerned and starts them again.
+  struct failure {
+    caf::error error;
+    /// The store could not be written (else the reader failed).
+    bool store = false;
+  };
   struct step_result {
     std::vector<int32_t> done;
     /// Partitions that failed, with the reason.
-    std::map<int32_t, caf::error> failed;
+    std::map<int32_t, failure> failed;
     /// Records read in this step.
     size_t records = 0;
   };
@@ -65,6 +70,11 @@ public:
 
   /// Records read for partition `p` since it was added.
   size_t records_read(int32_t p) const;
+
+  /// Testing only (--fault catch-up-slow): every batch write takes this much longer.
+  void slow_writes_by(std::chrono::milliseconds extra) {
+    slow_ = extra;
+  }
 
 private:
   struct part;
@@ -77,6 +87,7 @@ private:
   std::unique_ptr<kafka::consumer> reader_;
   std::map<int32_t, std::unique_ptr<part>> parts_;
   bool assignment_changed_ = false;
+  std::chrono::milliseconds slow_{0};
 };
 
 /// A fingerprint of the first record a store absorbed from one log, so that a store

@@ -17,6 +17,7 @@ constexpr fault_name names[] = {
   {"store-fail", &fault_plan::store_fail},
   {"offsets-fail", &fault_plan::offsets_fail},
   {"commit-unknown", &fault_plan::commit_unknown},
+  {"catch-up-slow", &fault_plan::catch_up_slow},
 };
 
 } // namespace

@@ -656,7 +656,7 @@ void gateway::add_message_types(caf::actor_system_config& cfg) {
 caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, const config& cfg) {
   auto p = std::make_unique<impl>();
   p->topics = kafka::topic_names::with_prefix(cfg.topic_prefix);
-  auto admin = kafka::admin::make(cfg.bootstrap);
+  auto admin = kafka::admin::make(cfg.bootstrap, cfg.extra);
   if (!admin)
     return std::move(admin.error());
   auto d = (*admin)->describe_topic(p->topics.purchases, cfg.write_timeout);

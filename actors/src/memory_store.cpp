@@ -46,7 +46,7 @@ public:
         slot = x;
     }
     for (const auto& p : batch.purchases)
-      purchases_.emplace(p.purchase_id, p);
+      purchases_.insert_or_assign(p.purchase_id, p); // like the RocksDB store: the last wins
     for (const auto& c : batch.commands)
       commands_.insert(c.command_id);
     if (batch.positions)

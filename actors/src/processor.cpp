@@ -93,6 +93,9 @@ struct partition_task {
   clock_type::time_point since;
   int failures = 0;
   std::string why;
+  /// The store must be rebuilt from the beginning of the log (its positions claim
+  /// records it may not hold).
+  bool rebuild = false;
 };
 
 /// What differs between the two kinds of request.
@@ -172,11 +175,17 @@ public:
             processor_stats& stats)
     : sys_(sys), cfg_(cfg), stop_(stop), stats_(stats),
       topics_(kafka::topic_names::with_prefix(cfg.topic_prefix)),
-      catch_up_(cfg.bootstrap, topics_, cfg.extra) {}
+      catch_up_(cfg.bootstrap, topics_, cfg.extra) {
+    catch_up_.slow_writes_by(milliseconds{cfg.faults.catch_up_slow});
+  }
 
   caf::error run() {
     if (auto err = learn_partition_count())
       return err;
+    auto ends = kafka::log_ends::make(cfg_.bootstrap, cfg_.extra);
+    if (!ends)
+      return std::move(ends.error());
+    ends_ = std::move(*ends);
     if (auto err = make_producer())
       return err;
     if (auto err = make_consumer())
@@ -186,7 +195,7 @@ public:
                  cfg_.commit_interval.count());
     auto next_report = clock_type::now() + 10s;
     auto next_sweep = clock_type::now() + 1s;
-    while (!stop_) {
+    while (!stop_ && !fatal_) {
       auto busy = txn_.open || catch_up_.busy();
       auto ev = consumer_->poll(busy ? 5ms : recovering() ? 20ms : 100ms);
       if (!ev) {
@@ -219,9 +228,19 @@ public:
         report();
       }
     }
+    if (fatal_) {
+      // Nothing uncommitted may stay behind: abort what is open, then stop.
+      if (txn_.open)
+        abort_and_recover("stopping: " + describe(fatal_));
+      consumer_->close();
+      stop_actors(std::nullopt);
+      return std::move(fatal_);
+    }
     spdlog::info("processor {}: stopping", cfg_.node_id);
     commit();
-    consumer_->close(); // leaves the group; the revoke hook finds nothing open
+    // A static member does not leave the group on close (KIP-345): its partitions stay
+    // with it until the session timeout, or until it comes back with the same id.
+    consumer_->close();
     stop_actors(std::nullopt);
     report();
     return {};
@@ -456,14 +475,23 @@ private:
 
   void recover_step() {
     auto now = clock_type::now();
-    for (auto& [p, t] : tasks_)
-      if (t.at == partition_task::phase::recovering && now >= t.retry_at)
-        start_catch_up(t);
+    // Starting a catch-up makes blocking calls (offsets, log ends, a store's origin
+    // check): only between transactions, so that they never hold an open one back.
+    if (!txn_.open)
+      for (auto& [p, t] : tasks_)
+        if (t.at == partition_task::phase::recovering && now >= t.retry_at && !fatal_)
+          start_catch_up(t);
     if (catch_up_.busy()) {
       auto r = catch_up_.step(txn_.open ? 10ms : 50ms);
-      for (auto& [p, err] : r.failed)
+      for (auto& [p, f] : r.failed) {
+        if (!f.store && code_of(f.error) == ec::invalid_argument) {
+          // A setting the reader cannot work with: no retry will help.
+          fatal_ = make_error(ec::invalid_argument, "catching up partitions: " + describe(f.error));
+          continue;
+        }
         if (auto it = tasks_.find(p); it != tasks_.end())
-          retry_later(it->second, "catching up: " + describe(err), true);
+          retry_later(it->second, "catching up: " + describe(f.error), f.store);
+      }
       for (auto p : r.done)
         if (auto it = tasks_.find(p); it != tasks_.end())
           activate(it->second);
@@ -487,8 +515,22 @@ private:
     for (auto& po : *committed)
       if (po.offset < 0)
         po.offset = kafka::offset_beginning; // nothing committed yet
+    if (t.rebuild) {
+      t.store.reset();
+      if (!cfg_.state_dir.empty())
+        if (auto err = destroy_rocksdb_store(store_dir(p)))
+          return retry_later(t, describe(err));
+      t.rebuild = false;
+    }
     if (!t.store) {
       auto store = open_store(p);
+      if (!store && code_of(store.error()) == ec::invalid_argument) {
+        // An unusable state directory does not get better by retrying.
+        fatal_
+          = make_error(ec::invalid_argument, "the state store of partition " + std::to_string(p)
+                                               + ": " + describe(store.error()));
+        return;
+      }
       if (!store)
         return retry_later(t, "opening the state store: " + describe(store.error()));
       t.store = std::move(*store);
@@ -527,10 +569,14 @@ private:
                                                       {&topics_.purchases, &out.purchases},
                                                       {&topics_.item_commands, &out.commands}};
     for (auto [topic, end] : logs) {
-      auto marks = consumer_->watermarks({*topic, p}, 5s);
-      if (!marks)
-        return std::move(marks.error());
-      *end = marks->second;
+      // The high watermark (ends_ reads read_uncommitted): the consumer's own
+      // read_committed view would stop at the last stable offset, before a
+      // transaction whose markers have not landed yet, and the catch-up would not wait
+      // for it.
+      auto at = ends_->end({*topic, p}, 5s);
+      if (!at)
+        return std::move(at.error());
+      *end = *at;
     }
     return out;
   }
@@ -690,11 +736,20 @@ private:
       // Committed by another writer after this partition caught up: the state it
       // decides from may miss it. Nothing of this transaction may commit; read the
       // log again.
+      // The store's positions may already claim it (they move past this node's own
+      // outputs, which can lie beyond it): the partition's store is rebuilt from the
+      // beginning of the log. Either fencing failed, or a client wrote an outcome.
       ++stats_.foreign_outcomes;
-      return abort_and_recover(fmt::format("partition {}: {} {} at offset {} was committed by "
-                                           "another writer after this node caught up",
-                                           t.partition, Kind::id_field, Kind::id(request),
-                                           rec.offset));
+      auto p = t.partition;
+      spdlog::error("processor {}: partition {}: {} {} at offset {} was committed by another "
+                    "writer after this node caught up (a zombie's commit, or an outcome "
+                    "written by a client: only nodes may write outcomes); rebuilding the "
+                    "partition's state from the log",
+                    cfg_.node_id, p, Kind::id_field, Kind::id(request), rec.offset);
+      abort_and_recover("an outcome committed by another writer");
+      if (auto it = tasks_.find(p); it != tasks_.end())
+        it->second.rebuild = true;
+      return;
     }
     if (auto why = misplaced(rec, request.item_id))
       return dead_letter(rec, *why);
@@ -883,6 +938,12 @@ private:
     }
   }
 
+  /// How long one transaction call may block: short once stopping, so that a node
+  /// whose broker is gone still stops within its bound.
+  milliseconds call_timeout() const {
+    return stop_ ? milliseconds{3000} : milliseconds{30000};
+  }
+
   /// Acts on a step that did not end in done; false if the transaction is over.
   void after_failed_step(step_end how, const char* what) {
     switch (how) {
@@ -892,9 +953,19 @@ private:
         return recreate_producer(std::string{what} + ": " + step_error_
                                  + " (its result is unknown)");
       case step_end::gave_up:
-        spdlog::warn("processor {}: stopping with the transaction's {} unfinished ({}); the "
-                     "coordinator ends it, and the next owner reads what committed",
-                     cfg_.node_id, what, step_error_);
+        if (std::string_view{what} != "commit_transaction") {
+          // The commit was never attempted: abort, so that the open transaction does
+          // not hold readers back until it times out.
+          spdlog::warn("processor {}: stopping: {} failed ({}); aborting", cfg_.node_id, what,
+                       step_error_);
+          if (auto err = producer_->abort_transaction(5s))
+            spdlog::warn("processor {}: abort_transaction: {}", cfg_.node_id, describe(err));
+        } else {
+          // Never abort after a commit that may have succeeded.
+          spdlog::warn("processor {}: stopping with the transaction's commit unfinished ({}); "
+                       "the coordinator ends it, and the next owner reads what committed",
+                       cfg_.node_id, step_error_);
+        }
         txn_ = open_txn{};
         return;
     }
@@ -1012,7 +1083,8 @@ private:
     ++stats_.aborts;
     spdlog::warn("processor {}: aborting the transaction: {}", cfg_.node_id, why);
     if (txn_.open) {
-      auto how = step(kafka::txn_step::abort, [&] { return producer_->abort_transaction(30s); });
+      auto how = step(kafka::txn_step::abort,
+                      [&] { return producer_->abort_transaction(call_timeout()); });
       if (how == step_end::recreate)
         return recreate_producer("abort_transaction: " + step_error_);
     }
@@ -1073,6 +1145,7 @@ private:
   std::unique_ptr<caf::scoped_actor> self_ = std::make_unique<caf::scoped_actor>(sys_);
   std::unique_ptr<kafka::producer> producer_;
   std::unique_ptr<kafka::consumer> consumer_;
+  std::unique_ptr<kafka::log_ends> ends_;
   std::map<int32_t, partition_task> tasks_;
   /// Stores of partitions this node was revoked, kept in case they come back.
   std::map<int32_t, std::unique_ptr<state_store>> parked_;
@@ -1087,6 +1160,8 @@ private:
   std::unordered_map<std::string, live_actor> actors_;
   open_txn txn_;
   std::string step_error_;
+  /// Set when something cannot work however often it is retried (a bad setting).
+  caf::error fatal_;
   uint64_t chaos_counter_ = 0;
   uint32_t fault_commits_ = 0;
   uint32_t fault_store_writes_ = 0;

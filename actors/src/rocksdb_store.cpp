@@ -1,4 +1,5 @@
 #include <filesystem>
+#include <map>
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
@@ -87,13 +88,20 @@ public:
 
   caf::error apply(const state_batch& batch) override {
     rocksdb::WriteBatch wb;
+    // Never step back: the same log applied twice leaves the newest version, also when
+    // one batch holds several versions of an item.
+    std::map<std::string, int64_t> newest;
     for (const auto& x : batch.items) {
-      // Never step back: the same log applied twice leaves the newest version.
-      auto have = item(x.item_id);
-      if (!have)
-        return std::move(have.error());
-      if (*have && (*have)->version > x.version)
+      auto seen = newest.find(x.item_id);
+      if (seen == newest.end()) {
+        auto have = item(x.item_id);
+        if (!have)
+          return std::move(have.error());
+        seen = newest.emplace(x.item_id, *have ? (*have)->version : -1).first;
+      }
+      if (seen->second > x.version)
         continue;
+      seen->second = x.version;
       wb.Put(item_prefix + x.item_id, domain::encode(x));
     }
     for (const auto& p : batch.purchases)

@@ -32,7 +32,9 @@ error_class classify_code(int code) noexcept {
     case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
     case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
-    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS: return error_class::retriable;
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    // Offsets held by a transaction that has not ended yet (KIP-447): ask again later.
+    case RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT: return error_class::retriable;
     // A message of the open transaction was lost: the transaction cannot commit.
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:

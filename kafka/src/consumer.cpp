@@ -70,7 +70,13 @@ caf::expected<std::unique_ptr<consumer>> consumer::make(const consumer_options& 
     // numbers of every subscribed topic when the topics have equal counts.
     {"partition.assignment.strategy", "range"},
   };
-  auto conf = detail::make_conf(defaults, opts.extra);
+  auto extra = opts.extra;
+  if (opts.assign_only)
+    for (const char* key :
+         {"session.timeout.ms", "max.poll.interval.ms", "heartbeat.interval.ms",
+          "group.instance.id", "partition.assignment.strategy", "group.protocol.type"})
+      extra.erase(key);
+  auto conf = detail::make_conf(defaults, extra);
   if (!conf)
     return std::move(conf.error());
   auto p = std::unique_ptr<impl>(new impl);
@@ -174,8 +180,15 @@ consumer::committed(const std::vector<topic_partition>& tps, milliseconds timeou
     return err;
   std::vector<partition_offset> out;
   out.reserve(list.size());
-  for (auto* tp : list)
+  for (auto* tp : list) {
+    // librdkafka 2.0.2 returns success with a per-partition error (and offset -1001)
+    // when offsets stayed unstable through its retries: that is not "nothing
+    // committed", and must never be read as such.
+    if (tp->err() != RdKafka::ERR_NO_ERROR)
+      return detail::from_code(
+        fmt::format("committed offset of {}/{}", tp->topic(), tp->partition()), tp->err());
     out.push_back({tp->topic(), tp->partition(), tp->offset()});
+  }
   return out;
 }
 

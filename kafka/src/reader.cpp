@@ -33,6 +33,7 @@ caf::error read_to_end(const std::string& bootstrap, const std::vector<partition
   opts.group_id = "bps.reader";
   opts.read_committed = true;
   opts.report_partition_eof = true;
+  opts.assign_only = true;
   // Ends are found by fetching: do not let the broker hold an empty fetch for
   // the default 500 ms.
   opts.extra = {{"fetch.wait.max.ms", "10"}};
@@ -68,6 +69,39 @@ caf::error read_to_end(const std::string& bootstrap, const std::vector<partition
     }
   }
   return {};
+}
+
+log_ends::log_ends(std::unique_ptr<consumer> c) : c_(std::move(c)) {}
+
+log_ends::~log_ends() = default;
+
+caf::expected<std::unique_ptr<log_ends>> log_ends::make(const std::string& bootstrap,
+                                                        const properties& extra) {
+  consumer_options opts;
+  opts.bootstrap = bootstrap;
+  opts.group_id = "bps.log-ends"; // never joins, never commits
+  opts.read_committed = false;    // the broker's high watermark, not the last stable offset
+  opts.assign_only = true;
+  opts.extra = extra;
+  auto c = consumer::make(opts);
+  if (!c)
+    return std::move(c.error());
+  return std::unique_ptr<log_ends>(new log_ends(std::move(*c)));
+}
+
+caf::expected<int64_t> log_ends::end(const topic_partition& tp, milliseconds timeout) {
+  auto marks = c_->watermarks(tp, timeout);
+  if (!marks)
+    return std::move(marks.error());
+  return marks->second;
+}
+
+caf::expected<int64_t> log_end(const std::string& bootstrap, const topic_partition& tp,
+                               milliseconds timeout, const properties& extra) {
+  auto ends = log_ends::make(bootstrap, extra);
+  if (!ends)
+    return std::move(ends.error());
+  return (*ends)->end(tp, timeout);
 }
 
 int32_t partition_for(std::string_view key, int32_t partitions) noexcept {

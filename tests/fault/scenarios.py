@@ -414,3 +414,44 @@ def http_kill(run):
     victim.start()
     clients.join(300)
     run.finish()
+
+
+@scenario
+def slow_takeover(run):
+    """A node takes over partitions whose catch-up (slowed on purpose: 2.5 s more per
+    write of 5,000 records) lasts longer than its max.poll.interval.ms (10 s): it keeps
+    polling between steps, stays in its group, and decides afterwards."""
+    rng = run.rng
+    a = run.node("n1", state=rng.random() < 0.5).start()
+    a.wait_ready()
+    lg = start_load(run, purchases=rng.randint(22000, 30000), rate=0)
+    finish_load(run, lg)
+    b = run.node("n2", ["--kafka-property", "max.poll.interval.ms=10000", "--fault",
+                        "catch-up-slow=2500"]).start()
+    b.wait_log(r"partitions assigned", 60)
+    mark = len(b.log(True))
+    run.note("n1 stops; n2 takes every partition over, slowly")
+    a.stop()
+    line = all_partitions_line(run)
+    wait_for("n2 to be assigned every partition",
+             lambda: __import__("re").search(line, b.log(True)[mark:]), 60)
+    took = []
+    def caught_up():
+        text = b.log(True)[mark:]
+        found = {int(m.group(1)): int(m.group(2)) for m in __import__("re").finditer(
+            r"partition (\d+) caught up \(assigned\): \d+ records read in (\d+) ms", text)}
+        took[:] = list(found.values())
+        return len(found) == run.partitions
+    wait_for("n2 to catch every partition up", caught_up, 240)
+    longest = max(took) / 1000
+    run.note(f"n2 caught up every partition; the longest took {longest:.1f} s")
+    if longest <= 10:
+        raise RunFailed(f"the catch-up lasted only {longest:.1f} s, not longer than "
+                        f"max.poll.interval.ms (10 s): the run did not test what it claims")
+    if b.fired(r"maximum poll interval"):
+        run.violation("n2 exceeded max.poll.interval.ms while catching up (left its group)")
+    lg2 = Loadgen(run, items=run.figures["load"]["items"], stock=1, purchases=300, rate=150,
+                  insert=False)
+    lg2.sending_since = time.monotonic()
+    finish_load(run, lg2)
+    run.finish()

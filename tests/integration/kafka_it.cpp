@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "bps/kafka/admin.hpp"
+#include "bps/kafka/classify.hpp"
 #include "bps/kafka/consumer.hpp"
 #include "bps/kafka/producer.hpp"
 #include "bps/kafka/reader.hpp"
@@ -172,6 +173,51 @@ TEST_F(KafkaIT, OffsetsSentToATransactionCommitWithItAndNotWithAnAbort) {
   EXPECT_EQ(committed[0].offset, got[3].offset + 1);
   EXPECT_EQ(read_partition(output, 0, true),
             (std::vector<std::string>{"done-r0", "done-r1", "done-r2", "done-r3"}));
+}
+
+TEST_F(KafkaIT, OffsetsHeldByAnOpenTransactionAreNeverReadAsNothingCommitted) {
+  // A node that takes a partition over must wait while the previous owner's
+  // transaction holds offsets of it (KIP-447): librdkafka 2.0.2 gives up after two
+  // retries with a per-partition UNSTABLE_OFFSET_COMMIT and offset -1001, which read as
+  // "nothing committed" would make the new owner decide the whole partition again.
+  auto input = make_topic("unstable-in", 1);
+  auto output = make_topic("unstable-out", 1);
+  auto feeder = must(kafka::producer::make({bootstrap(), "", 10000ms, {}}));
+  for (int i = 0; i < 3; ++i)
+    ASSERT_FALSE(feeder->produce(input, "k", "r" + std::to_string(i)));
+  ASSERT_FALSE(feeder->flush(30s));
+  kafka::consumer_options opts;
+  opts.bootstrap = bootstrap();
+  opts.group_id = prefix + "unstable";
+  auto c = must(kafka::consumer::make(opts));
+  ASSERT_FALSE(c->subscribe({input}));
+  int read = 0;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (read < 3 && std::chrono::steady_clock::now() < deadline)
+    if (must(c->poll(500ms)).what == poll_event::kind::message)
+      ++read;
+  ASSERT_EQ(read, 3);
+  auto p = must(kafka::producer::make({bootstrap(), prefix + "unstable-txn", 60000ms, {}}));
+  ASSERT_FALSE(p->init_transactions(30s));
+  ASSERT_FALSE(p->begin_transaction());
+  ASSERT_FALSE(p->produce(output, "k", "pending"));
+  ASSERT_FALSE(p->send_offsets_to_transaction({{input, 0, 3}}, *c, 30s));
+  // The transaction stays open: the offsets are pending.
+  kafka::consumer_options other = opts;
+  auto taker = must(kafka::consumer::make(other)); // same group, read_committed
+  auto unstable = taker->committed({{input, 0}}, 3s);
+  ASSERT_FALSE(unstable) << "answered offset " << (*unstable)[0].offset;
+  EXPECT_EQ(kafka::class_of(code_of(unstable.error())), kafka::error_class::retriable)
+    << describe(unstable.error());
+  // The end of the output log is its high watermark, whoever reads it: the pending
+  // record counts (a read_committed client would be told the last stable offset).
+  auto ends = must(kafka::log_end(bootstrap(), {output, 0}, 10s));
+  EXPECT_EQ(ends, 1);
+  EXPECT_EQ(must(taker->watermarks({output, 0}, 10s)).second, 0)
+    << "a read_committed client is told the last stable offset";
+  ASSERT_FALSE(p->commit_transaction(30s));
+  auto stable = must(taker->committed({{input, 0}}, 30s));
+  EXPECT_EQ(stable[0].offset, 3);
 }
 
 TEST_F(KafkaIT, ProducingToAMissingTopicFailsWithoutHanging) {

@@ -39,6 +39,7 @@ CAF_TEST(an error code alone is classified by the table of librdkafka codes) {
     {RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS, error_class::retriable},
     {RD_KAFKA_RESP_ERR_CONCURRENT_TRANSACTIONS, error_class::retriable},
     {RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION, error_class::retriable},
+    {RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT, error_class::retriable},
     {RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, error_class::abortable},
     {RD_KAFKA_RESP_ERR__PURGE_QUEUE, error_class::abortable},
     {RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, error_class::abortable},

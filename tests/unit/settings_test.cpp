@@ -21,6 +21,7 @@ struct fixture {
   bool verbose = false;
   CLI::App* run = nullptr;
   std::map<std::string, std::string> env;
+  std::vector<std::string> properties;
 
   fixture() {
     app.add_option("--log-level", log_level);
@@ -29,6 +30,7 @@ struct fixture {
     run->add_option("--bootstrap", bootstrap);
     run->add_option("--partitions", partitions)->check(CLI::Range(1, 100));
     run->add_flag("--verbose", verbose);
+    run->add_option("--kafka-property", properties)->delimiter(',');
   }
 
   caf::error parse(std::vector<std::string> args, const std::string& file_text = "") {
@@ -115,6 +117,35 @@ CAF_TEST(a missing config file is a clear error) {
   auto file = parse_config_file("/nonexistent/bps.conf");
   CAF_REQUIRE(!file);
   CAF_CHECK(contains(file.error(), "/nonexistent/bps.conf"));
+}
+
+CAF_TEST(kafka properties come repeated or comma separated from every layer) {
+  env["BPS_KAFKA_PROPERTY"] = "security.protocol=SASL_SSL,sasl.mechanism=PLAIN";
+  CAF_REQUIRE(!parse({"run", "--kafka-property", "linger.ms=5"}));
+  std::map<std::string, std::string> extra;
+  CAF_REQUIRE(!parse_kafka_properties(properties, extra));
+  // The command line wins: the environment's two are not taken.
+  CAF_CHECK_EQUAL(extra, (std::map<std::string, std::string>{{"linger.ms", "5"}}));
+  properties.clear();
+  CAF_REQUIRE(!parse({"run"}));
+  extra.clear();
+  CAF_REQUIRE(!parse_kafka_properties(properties, extra));
+  CAF_CHECK_EQUAL(extra, (std::map<std::string, std::string>{{"sasl.mechanism", "PLAIN"},
+                                                             {"security.protocol", "SASL_SSL"}}));
+}
+
+CAF_TEST(a kafka property that is not KEY = VALUE or that bps owns is refused by name) {
+  std::map<std::string, std::string> extra;
+  auto bad = parse_kafka_properties({"linger.ms"}, extra);
+  CAF_REQUIRE(bad);
+  CAF_CHECK(bad->find("\"linger.ms\" is not KEY=VALUE") != std::string::npos);
+  auto owned = parse_kafka_properties({"isolation.level=read_uncommitted"}, extra);
+  CAF_REQUIRE(owned);
+  CAF_CHECK(owned->find("bps sets isolation.level itself") != std::string::npos);
+  auto servers = parse_kafka_properties({"bootstrap.servers=x:1"}, extra);
+  CAF_REQUIRE(servers);
+  CAF_CHECK(servers->find("use --bootstrap") != std::string::npos);
+  CAF_CHECK(extra.empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()

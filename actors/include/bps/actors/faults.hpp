@@ -25,14 +25,17 @@ struct fault_plan {
   /// The Nth commit succeeds, but the node is told its result is unknown (as when
   /// retries run out): it must find out from Kafka what happened.
   uint32_t commit_unknown = 0;
+  /// Every write of a catch-up batch (up to 5,000 records) takes N ms longer (as a
+  /// slow disk would): a long catch-up, which must not cost the node its group.
+  uint32_t catch_up_slow = 0;
 
   bool any() const noexcept {
-    return pause_before_commit + store_fail + offsets_fail + commit_unknown > 0;
+    return pause_before_commit + store_fail + offsets_fail + commit_unknown + catch_up_slow > 0;
   }
 };
 
 /// Adds one fault given as NAME=N (pause-before-commit, store-fail, offsets-fail,
-/// commit-unknown; N >= 1) to `plan`. Returns what is wrong with `spec`, if anything.
+/// commit-unknown, catch-up-slow; N >= 1) to `plan`. Returns what is wrong with `spec`, if anything.
 std::optional<std::string> add_fault(fault_plan& plan, std::string_view spec);
 
 /// The plan as NAME=N words, for the log.

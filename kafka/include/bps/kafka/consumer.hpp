@@ -36,6 +36,11 @@ struct consumer_options {
   std::string auto_offset_reset = "earliest";
   /// Report partition ends as poll events (poll_event::kind::partition_eof).
   bool report_partition_eof = false;
+  /// Never joins the group (assign() only): group-membership properties in `extra`
+  /// (session and poll-interval timeouts, instance id, assignor) mean nothing here and
+  /// are left out, so that settings meant for the processing consumer (e.g.
+  /// max.poll.interval.ms) cannot make this one invalid.
+  bool assign_only = false;
   /// Optional: told about every rebalance (see rebalance_hook).
   rebalance_hook on_rebalance;
   properties extra;
@@ -66,7 +71,9 @@ public:
   caf::error seek(const partition_offset& to, milliseconds timeout);
   /// Commits these positions synchronously.
   caf::error commit(const std::vector<partition_offset>& offsets);
-  /// The committed positions of these partitions (-1001 where none is committed).
+  /// The committed positions of these partitions (-1001 where none is committed). With
+  /// read_committed, offsets held by a transaction that has not ended are "unstable":
+  /// then this fails with a retriable error, never answers -1001.
   caf::expected<std::vector<partition_offset>> committed(const std::vector<topic_partition>& tps,
                                                          milliseconds timeout);
   /// The low and high watermark offsets of a partition, asked of the broker.
