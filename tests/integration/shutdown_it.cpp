@@ -377,6 +377,21 @@ protected:
     ASSERT_EQ(r.status, 201) << r.body;
   }
 
+  /// Writes p-stuck, a CREATED whose key is not its itemId: a node sends it to
+  /// dead letters, so it is never decided and waiting for it keeps clients waiting.
+  /// Returns once node `id`'s view has it.
+  void stuck_purchase(const std::string& id) {
+    auto producer = must(kafka::producer::make({broker, "", std::chrono::milliseconds{10000}, {}}));
+    ASSERT_FALSE(producer->produce(topics.purchases, "wrong-key",
+                                   domain::encode(domain::purchase{"p-stuck", "stuck", 1, "x"})));
+    ASSERT_FALSE(producer->flush(10s));
+    auto deadline = clock_type::now() + 30s;
+    while (http_call(ports[id], as(client_token, "GET", "/purchases/p-stuck")).status != 200) {
+      ASSERT_LT(clock_type::now(), deadline) << "p-stuck never reached the view";
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+
   /// Sends `n` purchases of `item` with ?wait=10000 at once, from a thread of their own.
   std::jthread waiting_purchases(const std::string& item, int n, std::vector<http_reply>& out) {
     std::vector<http_request> reqs;
@@ -529,16 +544,7 @@ TEST_F(ShutdownIT, SigtermAnswersClientsWhoseOutcomeDoesNotComeInTimeWith202) {
 TEST_F(ShutdownIT, ClientsWaitingAtSigtermLeaveNoUseAfterFreeOrLeak) {
   ASSERT_NO_FATAL_FAILURE(start_node("n1", {"--http-drain-ms", "2000"}));
   ASSERT_NO_FATAL_FAILURE(wait_ready("n1"));
-  // A CREATED whose key is not its itemId: the node sends it to dead letters, so
-  // it is never decided, and waiting for it keeps clients waiting.
-  auto producer = must(kafka::producer::make({broker, "", std::chrono::milliseconds{10000}, {}}));
-  ASSERT_FALSE(producer->produce(topics.purchases, "wrong-key",
-                                 domain::encode(domain::purchase{"p-stuck", "stuck", 1, "x"})));
-  ASSERT_FALSE(producer->flush(10s));
-  auto known_deadline = clock_type::now() + 30s;
-  while (http_call(ports["n1"], as(client_token, "GET", "/purchases/p-stuck")).status != 200
-         && clock_type::now() < known_deadline)
-    std::this_thread::sleep_for(50ms);
+  ASSERT_NO_FATAL_FAILURE(stuck_purchase("n1"));
   auto ins = http_call(ports["n1"], as(admin_token, "POST", "/items",
                                        R"({"itemId":"asan-1","description":"d","quantity":5})"));
   ASSERT_EQ(ins.status, 201) << ins.body;
@@ -571,6 +577,28 @@ TEST_F(ShutdownIT, ClientsWaitingAtSigtermLeaveNoUseAfterFreeOrLeak) {
     EXPECT_EQ(replies[i].status, 200) << replies[i].error << " " << replies[i].body;
     EXPECT_NE(replies[i].body.find("CREATED"), std::string::npos) << replies[i].body;
   }
+}
+
+// A second signal while the node drains ends it at once, with exit code 3 and a
+// log line that says so and what was still running.
+TEST_F(ShutdownIT, ASecondSignalForcesTheExitAtOnce) {
+  ASSERT_NO_FATAL_FAILURE(start_node("n1", {"--http-drain-ms", "30000"}));
+  ASSERT_NO_FATAL_FAILURE(wait_ready("n1"));
+  ASSERT_NO_FATAL_FAILURE(stuck_purchase("n1"));
+  std::jthread client{
+    [&] { http_call(ports["n1"], as(client_token, "GET", "/purchases/p-stuck?wait=30000")); }};
+  ASSERT_NO_FATAL_FAILURE(wait_metric("n1", "bps_gateway_waiting", 1));
+  ASSERT_TRUE(nodes["n1"]->signal(SIGTERM));
+  ASSERT_TRUE(wait_log_or_exit("n1", "draining HTTP", 10s));
+  auto t0 = clock_type::now();
+  ASSERT_TRUE(nodes["n1"]->signal(SIGINT));
+  auto code = wait_exit("n1", 10s);
+  auto took = seconds_since(t0);
+  std::cout << "second signal during a 30 s drain: exit " << code << " after " << took << " s\n";
+  EXPECT_EQ(code, 3);
+  auto log = nodes["n1"]->log();
+  EXPECT_NE(log.find("a second SIGINT: exiting now with code 3"), std::string::npos) << log;
+  EXPECT_NE(log.find("the HTTP drain"), std::string::npos) << log;
 }
 
 // Claim 8: the broker dies (SIGKILL), then the node gets SIGTERM. It must stop
