@@ -1,7 +1,6 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sys/resource.h>
@@ -22,16 +21,11 @@
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/topics.hpp"
 #include "commands.hpp"
+#include "node_stop.hpp"
 
 namespace bps::cli {
 
 namespace {
-
-std::atomic<bool> stop_requested{false};
-
-extern "C" void on_signal(int) {
-  stop_requested = true;
-}
 
 std::string host_name() {
   char buf[256] = {};
@@ -188,6 +182,14 @@ int run_node(const kafka_options& k, const node_options& n) {
   if (!http_settings)
     return fail(describe(http_settings.error()), exit_usage);
 
+  // From here on SIGINT/SIGTERM start the stop (node_stop.hpp), whose watchdog
+  // bounds it. Declared before everything it may have to outlive.
+  auto drain = std::chrono::milliseconds{http_settings->enabled ? n.http_drain_ms : 0};
+  auto deadline = std::chrono::milliseconds{
+    n.stop_timeout_ms > 0 ? n.stop_timeout_ms : drain.count() + n.transaction_timeout_ms + 5000};
+  node_stop stopper{node_id, drain, deadline};
+  stopper.step("the start (topics, gateway)");
+
   // The topics must exist and fit before the node joins the group.
   auto admin = kafka::admin::make(k.bootstrap, k.extra);
   if (!admin)
@@ -213,9 +215,6 @@ int run_node(const kafka_options& k, const node_options& n) {
                                       : static_cast<size_t>(std::max(1u, cores - 1));
   cfg.set("scheduler.max-threads", workers);
   caf::actor_system sys{cfg};
-
-  std::signal(SIGINT, on_signal);
-  std::signal(SIGTERM, on_signal);
 
   processor_config pc;
   pc.bootstrap = k.bootstrap;
@@ -243,7 +242,10 @@ int run_node(const kafka_options& k, const node_options& n) {
                k.bootstrap, k.topic_prefix, workers);
   processor_stats stats;
 
-  // The HTTP gateway: its own producer and committed view, then the server.
+  // The HTTP gateway: its own producer and committed view, then the server. They
+  // are freed in the opposite order of their use: the gateway's actor calls into
+  // the service, which answers through the server; each goes only once nothing
+  // can call it (node_stop's HTTP stop ends the server and awaits the actor).
   std::unique_ptr<gateway::gateway> gw;
   std::unique_ptr<http::service> api;
   std::unique_ptr<http::server> web;
@@ -294,13 +296,37 @@ int run_node(const kafka_options& k, const node_options& n) {
                    : std::string{"OFF: anyone who can connect may change items"});
   }
 
-  auto err = run_processor(sys, pc, stop_requested, stats);
-  web_ptr = nullptr;
+  if (web) {
+    auto* server = web.get();
+    auto* g = gw.get();
+    stopper.attach_http({
+      [server, g, drain] {
+        server->drain();
+        g->drain(drain);
+      },
+      [server] { return server->in_flight() == 0; },
+      [server, g, &web_ptr] {
+        // What is still in flight gets 503 and every connection closes; then the
+        // gateway's actor answers whoever is left, quits and is awaited, and its
+        // Kafka clients close. Bounded: 2 s, then 5 s.
+        server->stop(std::chrono::seconds{2});
+        web_ptr = nullptr;
+        return g->stop(std::chrono::seconds{5});
+      },
+    });
+  }
+
+  stopper.step("the processor (deciding, or committing and leaving the group)");
+  auto err = run_processor(sys, pc, stopper.processor_stop(), stats);
+  if (!stopper.processor_returned())
+    stopper.force("the gateway did not stop (see above)");
+  stopper.step("freeing the HTTP server, gateway and service");
   web.reset();
-  api.reset();
   gw.reset();
+  api.reset();
   if (err)
     return fail(describe(err), exit_failed);
+  stopper.step("the actor system's shutdown (waiting for every actor)");
   spdlog::info("node {} stopped cleanly", node_id);
   return exit_ok;
 }

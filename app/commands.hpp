@@ -14,6 +14,8 @@ namespace bps::cli {
 constexpr int exit_ok = 0;
 constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
+/// `bps node` did not stop within its deadline, or got a second signal.
+constexpr int exit_forced = 3;
 
 /// Options of every command that talks to Kafka.
 struct kafka_options {
@@ -58,6 +60,12 @@ struct node_options {
   int64_t http_read_timeout_ms = 10000;
   int64_t http_max_in_flight = 10000;
   int64_t http_idempotency_window_ms = 24LL * 3600 * 1000;
+  /// On SIGTERM/SIGINT: how long waiting clients may wait for their outcome
+  /// before they get 202 (the processor keeps running meanwhile).
+  int64_t http_drain_ms = 3000;
+  /// The watchdog: the whole stop's deadline from the signal; 0: the HTTP drain
+  /// + the transaction timeout + 5 s.
+  int64_t stop_timeout_ms = 0;
 };
 int run_node(const kafka_options& k, const node_options& n);
 

@@ -293,6 +293,18 @@ int run_main(int argc, char** argv) {
                  "how long purchases and item changes (and so Idempotency-Keys) are remembered")
     ->check(CLI::Range(int64_t{60000}, int64_t{365LL * 24 * 3600 * 1000}))
     ->capture_default_str();
+  node
+    ->add_option("--http-drain-ms", n.http_drain_ms,
+                 "on SIGTERM/SIGINT, how long clients waiting for an outcome may still get it "
+                 "(then 202) while the processor goes on; new requests get 503")
+    ->check(CLI::Range(int64_t{0}, int64_t{600000}))
+    ->capture_default_str();
+  node
+    ->add_option("--stop-timeout-ms", n.stop_timeout_ms,
+                 "after SIGTERM/SIGINT, exit with code 3 if the node has not stopped within "
+                 "this time (0: --http-drain-ms + --transaction-timeout-ms + 5000)")
+    ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
+    ->capture_default_str();
 
   // bps item ... / bps purchase
   write_options w;

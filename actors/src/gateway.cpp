@@ -1,6 +1,7 @@
 #include "bps/actors/gateway.hpp"
 
 #include <deque>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
@@ -12,6 +13,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/meta/type_name.hpp>
+#include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/type_id.hpp>
@@ -163,6 +165,10 @@ CAF_BEGIN_TYPE_ID_BLOCK(bps_gateway, caf::id_block::bps::end)
   CAF_ADD_ATOM(bps_gateway, bps::atom, gw_expire, "gw_expire")
   /// Drop what the view no longer has to remember.
   CAF_ADD_ATOM(bps_gateway, bps::atom, gw_prune, "gw_prune")
+  /// The node stops: nobody waits past the bound: (gw_drain, bound_ms).
+  CAF_ADD_ATOM(bps_gateway, bps::atom, gw_drain, "gw_drain")
+  /// Answer everyone left and quit.
+  CAF_ADD_ATOM(bps_gateway, bps::atom, gw_stop, "gw_stop")
 
 CAF_END_TYPE_ID_BLOCK(bps_gateway)
 // clang-format on
@@ -212,6 +218,8 @@ struct gateway_state {
   /// token -> (is_purchase, id)
   std::unordered_map<uint64_t, std::pair<bool, std::string>> deadlines;
   uint64_t next_token = 1;
+  /// Set once the node stops: no wait lasts beyond it.
+  std::optional<clock_type::time_point> drain_until;
 
   // Set at spawn.
   kafka::producer* producer = nullptr;
@@ -297,6 +305,7 @@ public:
       l.writing.find(id)->second.callers.emplace_back(wait_ms, std::move(done));
       return;
     }
+    wait_ms = capped(wait_ms);
     if (decided(it->second) || wait_ms <= 0)
       return done(result_of(it->second, decided(it->second) ? answer::done : answer::pending, {}));
     auto token = arm(l.is_purchase, id, wait_ms);
@@ -362,6 +371,49 @@ public:
         return;
       }
     }
+  }
+
+  // -- stopping ----------------------------------------------------------------
+
+  /// From now on nobody waits past `bound_ms`: each waiter gets a second
+  /// deadline at the bound (the first of its two to fire answers it).
+  void drain(int64_t bound_ms) {
+    st_.drain_until = clock_type::now() + milliseconds{bound_ms};
+    for (const auto& entry : st_.deadlines)
+      self_->delayed_send(self_, milliseconds{bound_ms}, atom::gw_expire_v, entry.first);
+  }
+
+  /// What is left of `wait_ms` once the node drains.
+  int64_t capped(int64_t wait_ms) const {
+    if (!st_.drain_until)
+      return wait_ms;
+    auto left
+      = std::chrono::duration_cast<milliseconds>(*st_.drain_until - clock_type::now()).count();
+    return std::min(wait_ms, std::max<int64_t>(left, 0));
+  }
+
+  /// Before the actor quits: whoever waits hears what the view knows (pending),
+  /// and the callers of a write Kafka has not confirmed hear that its fate is
+  /// unknown. Nobody is dropped without an answer.
+  void answer_everyone() {
+    answer_all(st_.purchases);
+    answer_all(st_.commands);
+    st_.deadlines.clear();
+    st_.counters->waiting = 0;
+  }
+
+  template <class L>
+  void answer_all(L& l) {
+    for (auto& [id, list] : l.waiters)
+      for (auto& w : list)
+        w.done(result_of(l.known[id], answer::pending, {}));
+    l.waiters.clear();
+    for (auto& [id, entry] : l.writing)
+      for (auto& caller : entry.callers)
+        caller.second(result_of(entry.request, answer::unavailable,
+                                "the node stopped before Kafka confirmed the write, which may or "
+                                "may not have been written"));
+    l.writing.clear();
   }
 
   // -- the view ----------------------------------------------------------------
@@ -548,6 +600,11 @@ caf::behavior gateway_impl(gateway_actor* self, kafka::producer* producer,
         logic->written(st.commands, m.id, m.error);
     },
     [logic](atom::gw_expire, uint64_t token) { logic->expire(token); },
+    [logic](atom::gw_drain, int64_t bound_ms) { logic->drain(bound_ms); },
+    [self, logic](atom::gw_stop) {
+      logic->answer_everyone();
+      self->quit();
+    },
     [self, logic](atom::gw_prune) {
       logic->prune();
       self->delayed_send(self, std::chrono::seconds{60}, atom::gw_prune_v);
@@ -560,19 +617,31 @@ caf::behavior gateway_impl(gateway_actor* self, kafka::producer* producer,
 // -- the facade: threads around the actor -------------------------------------
 
 struct gateway::impl {
+  caf::actor_system* sys = nullptr;
   caf::actor actor;
   std::unique_ptr<kafka::producer> producer;
   std::unique_ptr<kafka::consumer> reader;
   std::vector<kafka::partition_offset> start_positions;
   stats counters;
+  /// Set once the actor is gone: the threads close their Kafka clients and end.
   std::atomic<bool> stop{false};
+  /// How long the delivery thread may flush the producer once stopped.
+  std::atomic<int64_t> flush_ms{5000};
   std::thread delivery_thread;
   std::thread view_thread;
+  std::future<void> delivery_ended;
+  std::future<void> view_ended;
   kafka::topic_names topics;
+  bool stop_called = false;
+  bool stopped = false;
 
+  /// Serves the producer's delivery reports; once stopped, flushes it (bounded)
+  /// and closes it, here, so that the bounded wait for this thread bounds that too.
   void serve_deliveries() {
     while (!stop)
       producer->poll(milliseconds{100});
+    producer->close(milliseconds{flush_ms.load()});
+    producer.reset();
   }
 
   void read_view() {
@@ -592,8 +661,9 @@ struct gateway::impl {
     while (!stop) {
       if (clock_type::now() >= next_check) {
         next_check = clock_type::now() + std::chrono::seconds{2};
-        counters.kafka_reachable
-          = static_cast<bool>(reader->watermarks({topics.purchases, 0}, milliseconds{2000}));
+        // A metadata request: its timeout holds while Kafka is down (watermarks'
+        // does not), so that this thread sees `stop` within ~2 s.
+        counters.kafka_reachable = !reader->probe(milliseconds{2000});
       }
       auto ev = reader->poll(milliseconds{batched > 0 ? 0 : 50});
       if (!ev) {
@@ -631,22 +701,78 @@ struct gateway::impl {
         flush();
     }
     flush();
+    // Closed here, so that the bounded wait for this thread bounds the close too.
+    reader->close();
+    reader.reset();
   }
 };
 
 gateway::gateway(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 gateway::~gateway() {
-  impl_->stop = true;
-  if (impl_->view_thread.joinable())
-    impl_->view_thread.join();
-  if (impl_->delivery_thread.joinable())
-    impl_->delivery_thread.join();
-  caf::anon_send_exit(impl_->actor, caf::exit_reason::user_shutdown);
-  impl_->reader.reset();
-  // The producer flushes (bounded) in its destructor; its callbacks only send
-  // to the actor, which may be gone by then: anon_send to a dead actor is a no-op.
-  impl_->producer.reset();
+  if (!stop(milliseconds{5000})) {
+    // The actor or a thread still runs and uses the producer, the reader, the
+    // counters: leaving them allocated is the only safe choice (the node exits
+    // next).
+    static_cast<void>(impl_.release());
+  }
+}
+
+void gateway::drain(milliseconds bound) {
+  caf::anon_send(impl_->actor, atom::gw_drain_v, static_cast<int64_t>(bound.count()));
+}
+
+namespace {
+
+/// Waits until `ended` is ready or `deadline`; joins the thread if it ended.
+bool join_by(std::thread& t, std::future<void>& ended, clock_type::time_point deadline,
+             const char* what) {
+  if (!t.joinable())
+    return true;
+  if (ended.wait_until(deadline) != std::future_status::ready) {
+    spdlog::error("gateway: the {} did not end in time (blocked in librdkafka?); leaving it", what);
+    t.detach();
+    return false;
+  }
+  t.join();
+  return true;
+}
+
+} // namespace
+
+bool gateway::stop(milliseconds bound) {
+  auto& p = *impl_;
+  if (p.stop_called)
+    return p.stopped;
+  p.stop_called = true;
+  auto deadline = clock_type::now() + bound;
+  auto left = [&] {
+    return std::max(milliseconds{0},
+                    std::chrono::duration_cast<milliseconds>(deadline - clock_type::now()));
+  };
+  // The actor first: it answers whoever is left and quits. Nothing it uses (the
+  // producer, the counters, the callers' callbacks) may go before it is gone.
+  bool actor_gone = false;
+  {
+    caf::scoped_actor self{*p.sys};
+    self->monitor(p.actor);
+    self->send(p.actor, atom::gw_stop_v);
+    self->receive([&](const caf::down_msg&) { actor_gone = true; }, caf::after(left()) >> [] {});
+  }
+  if (!actor_gone) {
+    spdlog::error("gateway: the actor did not stop within {} ms", bound.count());
+    caf::anon_send_exit(p.actor, caf::exit_reason::kill);
+    return false;
+  }
+  // Then the threads, which close the reader and the producer themselves; the
+  // producer gets what is left of the bound to flush, less a margin for the close.
+  p.flush_ms = std::max<int64_t>(0, left().count() - 500);
+  p.stop = true;
+  bool view_ok = join_by(p.view_thread, p.view_ended, deadline, "view reader");
+  bool delivery_ok = join_by(p.delivery_thread, p.delivery_ended, deadline,
+                             "producer's delivery thread (or its flush)");
+  p.stopped = view_ok && delivery_ok;
+  return p.stopped;
 }
 
 void gateway::add_message_types(caf::actor_system_config& cfg) {
@@ -714,11 +840,22 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   if (auto err = p->reader->assign(p->start_positions))
     return err;
 
+  p->sys = &sys;
   p->actor = sys.spawn<caf::detached>(gateway_impl, p->producer.get(), p->topics, &p->counters,
                                       cfg.remember);
   auto* raw = p.get();
-  p->delivery_thread = std::thread{[raw] { raw->serve_deliveries(); }};
-  p->view_thread = std::thread{[raw] { raw->read_view(); }};
+  std::promise<void> delivery_ended;
+  std::promise<void> view_ended;
+  p->delivery_ended = delivery_ended.get_future();
+  p->view_ended = view_ended.get_future();
+  p->delivery_thread = std::thread{[raw, ended = std::move(delivery_ended)]() mutable {
+    raw->serve_deliveries();
+    ended.set_value();
+  }};
+  p->view_thread = std::thread{[raw, ended = std::move(view_ended)]() mutable {
+    raw->read_view();
+    ended.set_value();
+  }};
   spdlog::info("gateway: reading the view of {} partitions (purchases and commands of the last "
                "{} s)",
                partitions, cfg.remember.count() / 1000);

@@ -1,6 +1,9 @@
 #include "bps/http/server.hpp"
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -24,18 +27,48 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
 
+namespace {
+
+/// What the server needs of a connection when it stops.
+class connection {
+public:
+  virtual ~connection() = default;
+  /// Answers what is in flight with 503 and closes once the answer is written.
+  virtual void shut() = 0;
+};
+
+} // namespace
+
 struct server::impl : std::enable_shared_from_this<server::impl> {
   server_options opts;
   handler handle;
   refusal_observer on_refusal;
   net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  // The acceptor's handlers run on its own strand, so that closing it (drain)
+  // never races with re-arming it.
+  net::strand<net::io_context::executor_type> accept_strand{net::make_strand(ioc)};
+  tcp::acceptor acceptor{accept_strand};
   std::vector<std::thread> threads;
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
   uint16_t port = 0;
+  /// Set by drain(): no new connections, requests get 503, answers close.
+  std::atomic<bool> draining{false};
+  /// Set by stop(): in-flight requests get 503, idle connections close.
+  std::atomic<bool> stopping{false};
+
+  // Live connections, for stop(). A connection removes itself when destroyed.
+  std::mutex connections_mutex;
+  std::unordered_map<connection*, std::weak_ptr<connection>> live;
+
+  // I/O threads still running (they end once nothing is left to do).
+  std::mutex threads_mutex;
+  std::condition_variable threads_done;
+  int threads_running = 0;
+  bool stopped = false;
 
   void accept();
+  void close_acceptor();
 };
 
 namespace {
@@ -47,24 +80,75 @@ response refusal(int status, std::string code, std::string message) {
   return r;
 }
 
-class session : public std::enable_shared_from_this<session> {
+response shutting_down() {
+  auto r = refusal(503, "shutting_down",
+                   "the server is shutting down and takes no new requests; retry shortly "
+                   "(another node may take it now)");
+  r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+class session : public connection, public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, std::shared_ptr<server::impl> srv)
-    : stream_(std::move(socket)), srv_(std::move(srv)), read_timer_(stream_.get_executor()) {
+    : srv_(std::move(srv)), stream_(std::move(socket)), read_timer_(stream_.get_executor()),
+      request_timer_(stream_.get_executor()) {
     ++srv_->connections;
   }
 
-  ~session() {
+  ~session() override {
+    {
+      std::lock_guard<std::mutex> lock{srv_->connections_mutex};
+      srv_->live.erase(this);
+    }
     --srv_->connections;
   }
 
   void start() {
+    {
+      std::lock_guard<std::mutex> lock{srv_->connections_mutex};
+      srv_->live.emplace(this, weak_from_this());
+    }
     net::dispatch(stream_.get_executor(),
                   beast::bind_front_handler(&session::read, shared_from_this()));
   }
 
+  void shut() override {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->on_shut(); });
+  }
+
 private:
+  enum class phase { reading, handling, writing, closed };
+
+  void on_shut() {
+    keep_alive_ = false;
+    switch (phase_) {
+      case phase::reading: {
+        // Idle, or a request still arriving: nothing is owed; on_read closes.
+        beast::error_code ignored;
+        stream_.socket().cancel(ignored);
+        break;
+      }
+      case phase::handling:
+        // The handler has not answered: the client hears that the server stops
+        // (unless the handler's answer is on its way to this strand already).
+        if (answered_ && !answered_->exchange(true)) {
+          --srv_->in_flight;
+          request_timer_.cancel();
+          if (srv_->on_refusal)
+            srv_->on_refusal(503);
+          send(shutting_down());
+        }
+        break;
+      case phase::writing: // closes after the write: keep_alive_ is false
+      case phase::closed: break;
+    }
+  }
+
   void read() {
+    if (srv_->stopping)
+      return close();
+    phase_ = phase::reading;
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(srv_->opts.max_header_bytes));
     parser_->body_limit(srv_->opts.max_body_bytes);
@@ -86,6 +170,8 @@ private:
 
   void on_read(beast::error_code ec, std::size_t) {
     read_timer_.cancel();
+    if (srv_->stopping)
+      return close();
     if (timed_out_) {
       // Idle keep-alive connections just close; a request cut off midway gets 408.
       if (parser_->got_some())
@@ -109,6 +195,12 @@ private:
     auto msg = parser_->release();
     keep_alive_ = msg.keep_alive();
     version_ = msg.version();
+    if (srv_->draining) {
+      keep_alive_ = false;
+      if (srv_->on_refusal)
+        srv_->on_refusal(503);
+      return send(shutting_down());
+    }
     if (srv_->in_flight.load() >= srv_->opts.max_in_flight) {
       keep_alive_ = false;
       auto r = refusal(503, "overloaded",
@@ -131,11 +223,12 @@ private:
     req.body = std::move(msg.body());
 
     ++srv_->in_flight;
+    phase_ = phase::handling;
     auto answered = std::make_shared<std::atomic<bool>>(false);
+    answered_ = answered;
     auto self = shared_from_this();
-    auto timer = std::make_shared<net::steady_timer>(stream_.get_executor());
-    timer->expires_after(srv_->opts.handler_timeout);
-    timer->async_wait([self, answered](beast::error_code tec) {
+    request_timer_.expires_after(srv_->opts.handler_timeout);
+    request_timer_.async_wait([self, answered](beast::error_code tec) {
       if (tec || answered->exchange(true))
         return;
       --self->srv_->in_flight;
@@ -144,12 +237,14 @@ private:
       self->keep_alive_ = false;
       self->send(refusal(503, "timeout", "the request was not answered in time; retry shortly"));
     });
-    responder reply = [self, answered, timer](response r) {
+    // Whoever claims `answered` first answers: the handler, the handler timeout, or
+    // the server's stop. A responder kept after the stop does nothing.
+    responder reply = [self, answered](response r) {
       if (answered->exchange(true))
         return;
       --self->srv_->in_flight;
-      net::post(self->stream_.get_executor(), [self, timer, r = std::move(r)]() mutable {
-        timer->cancel();
+      net::post(self->stream_.get_executor(), [self, r = std::move(r)]() mutable {
+        self->request_timer_.cancel();
         self->send(std::move(r));
       });
     };
@@ -169,6 +264,10 @@ private:
   }
 
   void send(response r) {
+    phase_ = phase::writing;
+    answered_.reset();
+    if (srv_->draining)
+      keep_alive_ = false; // tells the client to go elsewhere for its next request
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
       static_cast<bhttp::status>(r.status), version_ == 0 ? 11 : version_);
     res->set(bhttp::field::server, "bps");
@@ -178,7 +277,11 @@ private:
     res->body() = std::move(r.body);
     res->keep_alive(keep_alive_);
     res->prepare_payload();
-    stream_.expires_after(srv_->opts.read_timeout);
+    // While stopping, a client that does not read its answer holds the stop for
+    // at most 2 s.
+    stream_.expires_after(srv_->draining ? std::min<std::chrono::milliseconds>(
+                            srv_->opts.read_timeout, std::chrono::seconds{2})
+                                         : srv_->opts.read_timeout);
     bhttp::async_write(
       stream_, *res,
       [self = shared_from_this(), res](beast::error_code ec, std::size_t) { self->on_write(ec); });
@@ -191,15 +294,25 @@ private:
   }
 
   void close() {
+    phase_ = phase::closed;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    read_timer_.cancel();
+    request_timer_.cancel();
   }
 
-  beast::tcp_stream stream_;
+  // First member, so destroyed last: the socket and timers below belong to the
+  // server's io_context, which the last session may be the one to free.
   std::shared_ptr<server::impl> srv_;
+  beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   net::steady_timer read_timer_;
+  /// The handler's deadline for the request in flight (one at a time).
+  net::steady_timer request_timer_;
+  /// Claimed by whoever answers the request in flight; empty between requests.
+  std::shared_ptr<std::atomic<bool>> answered_;
+  phase phase_ = phase::reading;
   bool timed_out_ = false;
   bool keep_alive_ = true;
   unsigned version_ = 11;
@@ -212,12 +325,21 @@ void server::impl::accept() {
                         [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                           if (ec == net::error::operation_aborted)
                             return;
-                          if (!ec)
+                          if (!ec && !self->stopping)
+                            // Accepted as the drain began: its request gets the 503.
                             std::make_shared<session>(std::move(socket), self)->start();
-                          else
+                          else if (ec)
                             spdlog::warn("http: accept: {}", ec.message());
-                          self->accept();
+                          if (!self->draining)
+                            self->accept();
                         });
+}
+
+void server::impl::close_acceptor() {
+  net::dispatch(accept_strand, [self = shared_from_this()] {
+    beast::error_code ignored;
+    self->acceptor.close(ignored);
+  });
 }
 
 caf::expected<std::unique_ptr<server>> server::start(const server_options& opts, handler h,
@@ -244,19 +366,60 @@ caf::expected<std::unique_ptr<server>> server::start(const server_options& opts,
                                                         opts.address, opts.port, ec.message()));
   p->port = p->acceptor.local_endpoint().port();
   p->accept();
-  for (int i = 0; i < std::max(1, opts.io_threads); ++i)
-    p->threads.emplace_back([raw = p.get()] { raw->ioc.run(); });
+  p->threads_running = std::max(1, opts.io_threads);
+  for (int i = 0; i < p->threads_running; ++i)
+    p->threads.emplace_back([raw = p.get()] {
+      raw->ioc.run(); // returns once nothing is left to do (or on ioc.stop())
+      std::lock_guard<std::mutex> lock{raw->threads_mutex};
+      --raw->threads_running;
+      raw->threads_done.notify_all();
+    });
   return std::unique_ptr<server>(new server(std::move(p)));
 }
 
 server::server(std::shared_ptr<impl> p) : impl_(std::move(p)) {}
 
 server::~server() {
-  net::post(impl_->ioc, [p = impl_] {
-    beast::error_code ignored;
-    p->acceptor.close(ignored);
-  });
-  impl_->ioc.stop();
+  stop();
+}
+
+void server::drain() {
+  if (impl_->draining.exchange(true))
+    return;
+  impl_->close_acceptor();
+}
+
+void server::stop(std::chrono::milliseconds bound) {
+  {
+    std::lock_guard<std::mutex> lock{impl_->threads_mutex};
+    if (impl_->stopped)
+      return;
+    impl_->stopped = true;
+  }
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  drain();
+  impl_->stopping = true;
+  std::vector<std::shared_ptr<connection>> open;
+  {
+    std::lock_guard<std::mutex> lock{impl_->connections_mutex};
+    for (auto& [raw, weak] : impl_->live)
+      if (auto c = weak.lock())
+        open.push_back(std::move(c));
+  }
+  for (auto& c : open)
+    c->shut();
+  open.clear();
+  // Without work left (acceptor closed, connections closed, timers cancelled) the
+  // I/O threads end by themselves; past the bound they are stopped.
+  {
+    std::unique_lock<std::mutex> lock{impl_->threads_mutex};
+    if (!impl_->threads_done.wait_until(lock, deadline,
+                                        [this] { return impl_->threads_running == 0; })) {
+      spdlog::warn("http: {} connection(s) still busy after {} ms; cutting them off",
+                   impl_->connections.load(), bound.count());
+      impl_->ioc.stop();
+    }
+  }
   for (auto& t : impl_->threads)
     t.join();
 }

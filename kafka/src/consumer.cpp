@@ -204,6 +204,13 @@ caf::expected<std::pair<int64_t, int64_t>> consumer::watermarks(const topic_part
   return std::make_pair(low, high);
 }
 
+caf::error consumer::probe(milliseconds timeout) {
+  RdKafka::Metadata* md = nullptr;
+  auto code = impl_->handle->metadata(false, nullptr, &md, static_cast<int>(timeout.count()));
+  std::unique_ptr<RdKafka::Metadata> owned{md};
+  return detail::from_code("metadata", code);
+}
+
 caf::expected<std::vector<partition_offset>>
 consumer::offsets_for_time(const std::vector<topic_partition>& tps, int64_t timestamp_ms,
                            milliseconds timeout) {

@@ -51,16 +51,29 @@ struct producer::impl {
   delivery_reports reports;
   std::unique_ptr<RdKafka::Producer> handle;
   bool transactional = false;
+  bool closed = false;
 };
 
 producer::producer(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 
 producer::~producer() {
-  if (impl_ && impl_->handle) {
-    // Bounded: a producer that cannot reach the broker must not hang shutdown.
-    if (impl_->handle->flush(5000) != RdKafka::ERR_NO_ERROR)
-      spdlog::warn("kafka: producer closed with {} records undelivered", impl_->handle->outq_len());
-  }
+  close(milliseconds{5000});
+}
+
+void producer::close(milliseconds timeout) {
+  if (!impl_ || !impl_->handle || impl_->closed)
+    return;
+  impl_->closed = true;
+  // Bounded: a producer that cannot reach the broker must not hang shutdown.
+  if (impl_->handle->flush(static_cast<int>(timeout.count())) == RdKafka::ERR_NO_ERROR)
+    return;
+  auto left = impl_->handle->outq_len();
+  // Dropped records fail with a purge error; serving their reports runs (and
+  // frees) every delivery callback still owed.
+  impl_->handle->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+  impl_->handle->poll(0);
+  spdlog::warn("kafka: producer closed with {} records undelivered within {} ms (dropped)", left,
+               timeout.count());
 }
 
 caf::expected<std::unique_ptr<producer>> producer::make(const producer_options& opts) {

@@ -53,6 +53,11 @@ public:
     return pid_ > 0;
   }
 
+  /// Sends `sig` without waiting (SIGSTOP, SIGCONT, a first SIGTERM); false if not running.
+  bool signal(int sig) const {
+    return pid_ > 0 && ::kill(pid_, sig) == 0;
+  }
+
   /// Sends `sig` and waits up to `timeout` for the exit (then SIGKILL). Returns
   /// the exit code, 128 + signal if killed by one, or -1 if it was not running.
   int stop(int sig, std::chrono::milliseconds timeout) {

@@ -103,8 +103,12 @@ public:
   /// Registers the gateway's message types; call before the actor system starts.
   static void add_message_types(caf::actor_system_config& cfg);
 
-  /// Starts the actor, the producer and the view reader.
+  /// Starts the actor, the producer and the view reader. `sys` must outlive the
+  /// gateway.
   static caf::expected<std::unique_ptr<gateway>> start(caf::actor_system& sys, const config& cfg);
+  /// Stops (see stop()) if not stopped yet. If something could not be stopped,
+  /// what it uses is left allocated on purpose: freeing it would be a use after
+  /// free.
   ~gateway();
   gateway(const gateway&) = delete;
   gateway& operator=(const gateway&) = delete;
@@ -122,6 +126,19 @@ public:
   void list_items(std::string after, size_t limit, callback<page_answer> done);
 
   const stats& counters() const noexcept;
+
+  /// Begins the stop: every client waiting for a decision gets its answer within
+  /// `bound` from now (the committed outcome if it comes by then, else `pending`),
+  /// and so does every wait that starts later.
+  void drain(milliseconds bound);
+
+  /// Stops, all within `bound`: the actor answers whoever still waits (`pending`;
+  /// `unavailable` for a write Kafka has not confirmed) and quits, and is waited
+  /// for; then the view reader and the producer's delivery thread end, closing
+  /// their Kafka clients (the producer flushes what it holds for what is left of
+  /// `bound`, then drops the rest). True if all of that ended in time; false if
+  /// something is still running (the log says what). Idempotent.
+  bool stop(milliseconds bound);
 
   struct impl;
 

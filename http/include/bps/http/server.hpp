@@ -66,6 +66,19 @@ public:
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
+  /// Begins a graceful stop: the listening socket is closed (new connections are
+  /// refused), a request that arrives on an open connection is answered 503
+  /// `shutting_down` with `Retry-After`, and every answer from now on closes its
+  /// connection. Requests in flight are still answered by their handlers.
+  void drain();
+
+  /// Ends the stop: whatever is still in flight is answered 503 `shutting_down`,
+  /// every connection is closed once its answer is written, and the I/O threads
+  /// are joined. After `bound` the I/O threads are stopped at once (answers not
+  /// written by then are cut off). Idempotent; the destructor calls it. A
+  /// responder called afterwards does nothing.
+  void stop(std::chrono::milliseconds bound = std::chrono::milliseconds{2000});
+
   /// The port it listens on.
   uint16_t port() const noexcept;
   /// Requests being handled now.

@@ -77,8 +77,13 @@ public:
   caf::expected<std::vector<partition_offset>> committed(const std::vector<topic_partition>& tps,
                                                          milliseconds timeout);
   /// The low and high watermark offsets of a partition, asked of the broker.
+  /// Beware: librdkafka 2.0.2 may wait far longer than `timeout` (up to its
+  /// socket timeout, and more) while no broker is up.
   caf::expected<std::pair<int64_t, int64_t>> watermarks(const topic_partition& tp,
                                                         milliseconds timeout);
+  /// Whether a broker answers a metadata request within `timeout` (which, unlike
+  /// watermarks(), holds while no broker is up).
+  caf::error probe(milliseconds timeout);
   /// For each partition, the offset of the first record at or after `timestamp_ms`
   /// (the partition's end where there is none), asked of the broker.
   caf::expected<std::vector<partition_offset>>

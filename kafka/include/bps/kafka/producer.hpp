@@ -38,6 +38,7 @@ struct producer_options {
 class producer {
 public:
   static caf::expected<std::unique_ptr<producer>> make(const producer_options& opts);
+  /// Closes (see close()) with a bound of 5 s unless closed already.
   ~producer();
   producer(const producer&) = delete;
   producer& operator=(const producer&) = delete;
@@ -65,6 +66,11 @@ public:
   /// Waits until everything enqueued is delivered, and reports the first delivery
   /// failure since the last flush (and resets it).
   caf::error flush(milliseconds timeout);
+
+  /// Delivers what it holds for up to `timeout`, then drops the rest (their
+  /// delivery callbacks hear of it), so that a producer that cannot reach Kafka
+  /// never holds up a stop. Nothing may be produced afterwards.
+  void close(milliseconds timeout);
 
   caf::error init_transactions(milliseconds timeout);
   caf::error begin_transaction();
