@@ -808,6 +808,7 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   copts.group_id = cfg.topic_prefix + "gateway"; // assign only: never joins, never commits
   copts.read_committed = true;
   copts.report_partition_eof = true;
+  copts.assign_only = true;
   copts.extra = cfg.extra;
   copts.extra.try_emplace("fetch.wait.max.ms", "10");
   auto reader = kafka::consumer::make(copts);
