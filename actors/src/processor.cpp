@@ -42,8 +42,6 @@ using namespace std::chrono_literals;
 struct open_txn {
   bool open = false;
   clock_type::time_point deadline;
-  /// The next offset to read, per input partition: committed with the outputs.
-  std::map<kafka::topic_partition, int64_t> offsets;
   /// Ids decided in this transaction, per partition number.
   std::map<int32_t, std::unordered_set<std::string>> purchases;
   std::map<int32_t, std::unordered_set<std::string>> commands;
@@ -380,6 +378,8 @@ private:
       for (auto p : numbers) {
         stop_actors(p);
         catch_up_.remove(p);
+        for (const auto& tp : inputs_of(p))
+          read_to_.erase(tp);
         if (auto it = tasks_.find(p); it != tasks_.end()) {
           // Kept: if the partition comes back, its store catches up from where it is.
           if (it->second.store)
@@ -444,6 +444,10 @@ private:
     auto p = t.partition;
     stop_actors(p);
     catch_up_.remove(p);
+    // Read again from the committed offsets. (Never called with decisions of this
+    // partition in an open transaction: those abort first.)
+    for (const auto& tp : inputs_of(p))
+      read_to_.erase(tp);
     if (reopen_store)
       t.store.reset();
     if (t.at == partition_task::phase::active) {
@@ -674,13 +678,9 @@ private:
       return; // read again once the partition has caught up
     auto& t = it->second;
     ++stats_.records;
-    if (!txn_.open) {
-      if (auto err = producer_->begin_transaction())
-        return recreate_producer("begin_transaction: " + describe(err));
-      txn_.open = true;
-      txn_.deadline = clock_type::now() + cfg_.commit_interval;
-    }
-    txn_.offsets[{rec.topic, rec.partition}] = rec.offset + 1;
+    // Read: committed with the next transaction. A record that needs no output (an
+    // outcome to skip) opens none: a transaction is begun only for something to write.
+    read_to_[{rec.topic, rec.partition}] = rec.offset + 1;
     if (rec.topic == topics_.purchases) {
       note_origin(t, rec, t.origin_purchases);
       handle_record<purchase_kind>(t, rec);
@@ -688,6 +688,20 @@ private:
       note_origin(t, rec, t.origin_commands);
       handle_record<command_kind>(t, rec);
     }
+  }
+
+  /// Begins a transaction unless one is open; false if the producer had to be made
+  /// anew (then everything is recovered, and the record is read again).
+  bool ensure_txn() {
+    if (txn_.open)
+      return true;
+    if (auto err = producer_->begin_transaction()) {
+      recreate_producer("begin_transaction: " + describe(err));
+      return false;
+    }
+    txn_.open = true;
+    txn_.deadline = clock_type::now() + cfg_.commit_interval;
+    return true;
   }
 
   /// The first record read of a log the store has no fingerprint of yet becomes its
@@ -764,6 +778,8 @@ private:
     auto actor = actor_for(t, request.item_id);
     if (!actor)
       return store_failed(t, actor.error());
+    if (!ensure_txn())
+      return;
     pending.insert(id);
     (*self_)->send(*actor, Kind::atom, std::move(request));
     ++txn_.outstanding;
@@ -779,6 +795,8 @@ private:
   }
 
   void dead_letter(const kafka::record& rec, std::string reason) {
+    if (!ensure_txn())
+      return;
     ++stats_.dead_letters;
     spdlog::debug("processor {}: dead letter {}/{}@{}: {}", cfg_.node_id, rec.topic, rec.partition,
                   rec.offset, reason);
@@ -941,7 +959,9 @@ private:
   /// How long one transaction call may block: short once stopping, so that a node
   /// whose broker is gone still stops within its bound.
   milliseconds call_timeout() const {
-    return stop_ ? milliseconds{3000} : milliseconds{30000};
+    // Short enough that a call in flight when the stop comes does not hold it long; a
+    // timed-out call is retried (a commit that timed out is retried, never aborted).
+    return stop_ ? milliseconds{3000} : milliseconds{5000};
   }
 
   /// Acts on a step that did not end in done; false if the transaction is over.
@@ -989,8 +1009,8 @@ private:
                                + std::to_string(cfg_.chaos_abort_every));
     }
     std::vector<kafka::partition_offset> offsets;
-    offsets.reserve(txn_.offsets.size());
-    for (const auto& [tp, next] : txn_.offsets)
+    offsets.reserve(read_to_.size());
+    for (const auto& [tp, next] : read_to_)
       offsets.push_back({tp.topic, tp.partition, next});
     if (auto how
         = step(kafka::txn_step::send_offsets,
@@ -1020,6 +1040,7 @@ private:
     }
     remember_committed();
     txn_ = open_txn{};
+    read_to_.clear();
     passivate(false);
   }
 
@@ -1114,6 +1135,7 @@ private:
   void forget_uncommitted() {
     stop_actors(std::nullopt);
     txn_ = open_txn{};
+    read_to_.clear(); // every partition is read again from its committed offsets
     if (producer_)
       producer_->take_delivered(); // offsets of aborted records mean nothing
     // Replies of stopped actors may still arrive: a new mailbox never sees them.
@@ -1159,6 +1181,9 @@ private:
   };
   std::unordered_map<std::string, live_actor> actors_;
   open_txn txn_;
+  /// The next offset to read, per input partition: committed with the next
+  /// transaction's outputs.
+  std::map<kafka::topic_partition, int64_t> read_to_;
   std::string step_error_;
   /// Set when something cannot work however often it is retried (a bad setting).
   caf::error fatal_;
