@@ -1,15 +1,21 @@
 #include "bps/actors/gateway.hpp"
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <set>
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -1344,6 +1350,28 @@ void gateway::add_message_types(caf::actor_system_config& cfg) {
 
 namespace {
 
+/// Removes the temporary view stores of bps processes that are gone (killed before
+/// they could remove their own): each names its owner in owner.pid.
+void remove_orphaned_stores(const std::filesystem::path& base) {
+  std::error_code ec_fs;
+  for (const auto& entry : std::filesystem::directory_iterator{base, ec_fs}) {
+    auto name = entry.path().filename().string();
+    if (name.rfind("bps-gateway.", 0) != 0)
+      continue;
+    std::ifstream in{entry.path() / "owner.pid"};
+    pid_t owner = 0;
+    if (!(in >> owner) || owner <= 0)
+      continue; // not ours to judge
+    if (::kill(owner, 0) == 0 || errno != ESRCH)
+      continue; // alive (or not ours to signal)
+    std::error_code removed;
+    std::filesystem::remove_all(entry.path(), removed);
+    if (!removed)
+      spdlog::info("gateway: removed {}, the view store of process {}, which is gone",
+                   entry.path().string(), owner);
+  }
+}
+
 /// Describes a topic, retrying what is retriable (topics created a moment ago may
 /// not have leaders yet).
 caf::expected<int32_t> partitions_of(kafka::admin& admin, const std::string& topic,
@@ -1385,7 +1413,10 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   if (cfg.state_dir.empty()) {
     std::error_code ec_fs;
     auto base = std::filesystem::temp_directory_path(ec_fs);
-    auto pattern = (ec_fs ? std::filesystem::path{"/tmp"} : base) / "bps-gateway.XXXXXX";
+    if (ec_fs)
+      base = "/tmp";
+    remove_orphaned_stores(base);
+    auto pattern = base / "bps-gateway.XXXXXX";
     std::string buf = pattern.string();
     if (::mkdtemp(buf.data()) == nullptr)
       return make_error(ec::invalid_argument,
@@ -1393,6 +1424,7 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
                           + pattern.string() + ")");
     p->temp_dir = buf;
     dir = buf;
+    std::ofstream{std::filesystem::path{buf} / "owner.pid"} << ::getpid() << "\n";
   } else {
     dir = (std::filesystem::path{cfg.state_dir} / (cfg.topic_prefix + "gateway")).string();
   }
