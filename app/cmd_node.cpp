@@ -153,6 +153,11 @@ std::string node_metrics(const processor_stats& s, const gateway::stats& g,
      d(g.pruned.load())},
     {"bps_gateway_store_failed", "gauge", "1 once the view's store failed (restart the node).",
      d(g.store_failed.load() ? 1 : 0)},
+    {"bps_gateway_queue_delay_ms", "gauge",
+     "How long the last heartbeat waited in the gateway's queue.", d(g.queue_delay_ms.load())},
+    {"bps_gateway_store_memory_bytes", "gauge",
+     "What the view's RocksDB store holds in memory (memtables, cache, table readers).",
+     d(g.store_memory_bytes.load())},
     {"bps_gateway_view_items", "gauge", "Items in the committed view.", d(g.items.load())},
     {"bps_http_in_flight", "gauge", "HTTP requests being handled.", d(srv.in_flight())},
     {"bps_http_connections", "gauge", "Open HTTP connections.", d(srv.connections())},
@@ -274,6 +279,7 @@ int run_node(const kafka_options& k, const node_options& n) {
     gc.node_id = node_id;
     gc.state_dir = n.state_dir;
     gc.max_decision_lag = std::chrono::milliseconds{n.http_max_decision_lag_ms};
+    gc.max_queue_delay = std::chrono::milliseconds{n.http_max_queue_delay_ms};
     gc.remember = std::chrono::milliseconds{n.http_idempotency_window_ms};
     gc.write_timeout = std::chrono::milliseconds{k.timeout_ms};
     auto started = gateway::gateway::start(sys, gc);

@@ -301,6 +301,12 @@ int run_main(int argc, char** argv) {
     ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
     ->capture_default_str();
   node
+    ->add_option("--http-max-queue-delay-ms", n.http_max_queue_delay_ms,
+                 "while requests wait longer than this in the gateway's queue, new purchases "
+                 "and item changes get 503 overloaded at once (0: never)")
+    ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
+    ->capture_default_str();
+  node
     ->add_option("--http-drain-ms", n.http_drain_ms,
                  "on SIGTERM/SIGINT, how long clients waiting for an outcome may still get it "
                  "(then 202) while the processor goes on; new requests get 503")

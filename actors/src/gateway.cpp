@@ -192,6 +192,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(bps_gateway, caf::id_block::bps::end)
   CAF_ADD_ATOM(bps_gateway, bps::atom, gw_drain, "gw_drain")
   /// Answer everyone left and quit.
   CAF_ADD_ATOM(bps_gateway, bps::atom, gw_stop, "gw_stop")
+  /// The mailbox heartbeat: (gw_tick, due in steady-clock ns).
+  CAF_ADD_ATOM(bps_gateway, bps::atom, gw_tick, "gw_tick")
 
 CAF_END_TYPE_ID_BLOCK(bps_gateway)
 // clang-format on
@@ -720,6 +722,19 @@ public:
       resolve(st_.commands, c);
     }
     counters.undecided = st_.undecided->size();
+    if (auto now = clock_type::now(); now >= next_memory_check_) {
+      next_memory_check_ = now + std::chrono::seconds{5};
+      measure_store();
+    }
+  }
+
+  void measure_store() {
+    if (!st_.store_failure.empty())
+      return;
+    auto bytes = st_.cfg.store->memory_bytes();
+    if (!bytes)
+      return store_failed(describe(bytes.error()));
+    st_.cfg.counters->store_memory_bytes = *bytes;
   }
 
   void prune() {
@@ -737,6 +752,7 @@ public:
       if (*n < chunk)
         break;
     }
+    measure_store();
   }
 
   void get(item_query& m) {
@@ -1016,6 +1032,7 @@ private:
 
   gateway_actor* self_;
   gateway_state& st_;
+  clock_type::time_point next_memory_check_{};
 };
 
 caf::behavior gateway_impl(gateway_actor* self, settings cfg) {
@@ -1025,6 +1042,15 @@ caf::behavior gateway_impl(gateway_actor* self, settings cfg) {
   self->state.cfg = std::move(cfg);
   auto logic = std::make_shared<actor_logic>(self);
   self->delayed_send(self, prune_every, atom::gw_prune_v);
+  // The heartbeat: how long a message sent now waits in the mailbox before it is
+  // handled, what every new request would wait (admit() reads it).
+  constexpr milliseconds beat{100};
+  auto due = [beat] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             (clock_type::now() + beat).time_since_epoch())
+      .count();
+  };
+  self->delayed_send(self, beat, atom::gw_tick_v, due());
   auto& st = self->state;
   return {
     [logic, &st](purchase_submit& m) {
@@ -1052,6 +1078,13 @@ caf::behavior gateway_impl(gateway_actor* self, settings cfg) {
       logic->answer_everyone();
       self->quit();
     },
+    [self, &st, beat, due](atom::gw_tick, int64_t due_ns) {
+      auto now
+        = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
+            .count();
+      st.cfg.counters->queue_delay_ms = std::max<int64_t>(0, (now - due_ns) / 1000000);
+      self->delayed_send(self, beat, atom::gw_tick_v, due());
+    },
     [self, logic, prune_every](atom::gw_prune) {
       logic->prune();
       self->delayed_send(self, prune_every, atom::gw_prune_v);
@@ -1076,7 +1109,8 @@ struct gateway::impl {
   std::optional<int64_t> oldest_claim;
   int32_t partitions = 1;
   milliseconds remember{0};
-  stats counters;
+  milliseconds max_queue_delay{0};
+  mutable stats counters;
   /// Set once the actor is gone: the threads close their Kafka clients and end.
   std::atomic<bool> stop{false};
   /// How long the delivery thread may flush the producer once stopped.
@@ -1391,6 +1425,7 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   auto p = std::make_unique<impl>();
   p->topics = kafka::topic_names::with_prefix(cfg.topic_prefix);
   p->remember = cfg.remember;
+  p->max_queue_delay = cfg.max_queue_delay;
   auto admin = kafka::admin::make(cfg.bootstrap, cfg.extra);
   if (!admin)
     return std::move(admin.error());
@@ -1549,6 +1584,16 @@ void gateway::list_items(std::string after, size_t limit, callback<page_answer> 
 
 const stats& gateway::counters() const noexcept {
   return impl_->counters;
+}
+
+std::optional<std::string> gateway::admit() const {
+  auto delay = impl_->counters.queue_delay_ms.load();
+  if (impl_->max_queue_delay.count() <= 0 || delay <= impl_->max_queue_delay.count())
+    return std::nullopt;
+  ++impl_->counters.shed;
+  return fmt::format("this node's gateway is behind: requests wait {} ms in its queue (the "
+                     "limit is {} ms); retry in a moment or send it to another node",
+                     delay, impl_->max_queue_delay.count());
 }
 
 } // namespace bps::gateway

@@ -302,6 +302,18 @@ caf::expected<size_t> view_store::prune(int64_t horizon_ms, size_t limit) {
   return seen;
 }
 
+caf::expected<uint64_t> view_store::memory_bytes() {
+  uint64_t total = 0;
+  for (const auto* name : {"rocksdb.cur-size-all-mem-tables", "rocksdb.block-cache-usage",
+                           "rocksdb.estimate-table-readers-mem"}) {
+    uint64_t v = 0;
+    if (!impl_->db->GetIntProperty(name, &v))
+      return make_error(ec::malformed, fmt::format("gateway store: no property {}", name));
+    total += v;
+  }
+  return total;
+}
+
 caf::error view_store::clear() {
   rocksdb::WriteBatch wb;
   std::unique_ptr<rocksdb::Iterator> it{impl_->db->NewIterator({})};

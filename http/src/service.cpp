@@ -186,6 +186,8 @@ void service::submit_purchase(const std::shared_ptr<call>& c) {
   auto p = parse_purchase(c->req.body);
   if (!p)
     return c->reply(error_response(p.error));
+  if (auto why = gw_.admit())
+    return c->reply(refusal(gateway::answer::overloaded, *why, "purchase"));
   p.value->purchase_id = request_id("p", c->principal, c->req);
   auto keyed = c->req.has_idempotency_key;
   gw_.submit_purchase(std::move(*p.value), keyed, *wait.value, [c](gateway::purchase_answer a) {
@@ -243,6 +245,8 @@ void service::submit_command(const std::shared_ptr<call>& c, int created_status)
     cmd = parse_set_description(item_id, c->req.body);
   if (!cmd)
     return c->reply(error_response(cmd.error));
+  if (auto why = gw_.admit())
+    return c->reply(refusal(gateway::answer::overloaded, *why, "change"));
   cmd.value->command_id = request_id("c", c->principal, c->req);
   auto wait = cfg_.command_wait;
   gw_.submit_command(

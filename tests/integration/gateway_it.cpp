@@ -640,7 +640,15 @@ TEST_F(GatewayIT, FiveThousandConcurrentPurchasesOverHttpAgreeWithTheLog) {
   std::map<std::string, json> answered; // purchaseId -> 200 body
   int decided = 0;
   int accepted = 0;
+  int shed = 0;
   for (const auto& r : replies) {
+    if (r.status == 503) {
+      // Refused at once: the node sheds what it cannot take in time (never written).
+      expect_error(r, 503, "overloaded");
+      EXPECT_EQ(r.headers.at("Retry-After"), "1");
+      ++shed;
+      continue;
+    }
     ASSERT_TRUE(r.status == 200 || r.status == 202) << r.status << " " << r.error << " " << r.body;
     auto j = body(r);
     if (r.status == 200) {
@@ -651,17 +659,19 @@ TEST_F(GatewayIT, FiveThousandConcurrentPurchasesOverHttpAgreeWithTheLog) {
     }
   }
   std::cout << "5000 concurrent purchases: " << decided << " answered 200, " << accepted
-            << " answered 202\n";
-  EXPECT_EQ(decided + accepted, 5000);
+            << " answered 202, " << shed << " refused 503\n";
+  EXPECT_EQ(decided + accepted + shed, 5000);
+  EXPECT_GT(decided + accepted, 0);
+  size_t taken = static_cast<size_t>(decided + accepted);
 
-  // Wait until the log has an outcome for every purchase, then compare.
+  // Wait until the log has an outcome for every purchase taken, then compare.
   purchase_log log;
   auto deadline = std::chrono::steady_clock::now() + 120s;
   do {
     log = read_purchases();
-  } while (log.outcomes.size() < 5000 && std::chrono::steady_clock::now() < deadline);
-  ASSERT_EQ(log.created.size(), 5000u);
-  ASSERT_EQ(log.outcomes.size(), 5000u);
+  } while (log.outcomes.size() < taken && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(log.created.size(), taken); // nothing refused was written
+  ASSERT_EQ(log.outcomes.size(), taken);
   std::map<std::string, int64_t> sold;
   for (const auto& [id, outs] : log.outcomes) {
     ASSERT_EQ(outs.size(), 1u) << id;

@@ -51,7 +51,10 @@ struct config {
   /// A new write for an item whose partition has a request this gateway wrote that
   /// is undecided for longer than this is refused (answer::overloaded) at once;
   /// 0: never.
-  milliseconds max_decision_lag{5000};
+  milliseconds max_decision_lag{1000};
+  /// While messages wait longer than this in the gateway actor's mailbox (measured
+  /// by a heartbeat every 100 ms), admit() refuses new writes at once; 0: never.
+  milliseconds max_queue_delay{200};
   kafka::properties extra;
 };
 
@@ -120,6 +123,10 @@ struct stats {
   std::atomic<uint64_t> undecided{0};
   /// Records pruned from the store (older than the window, not claimed).
   std::atomic<uint64_t> pruned{0};
+  /// What the view's store holds in memory (RocksDB memtables, cache, table readers).
+  std::atomic<uint64_t> store_memory_bytes{0};
+  /// How long the last heartbeat waited in the gateway actor's mailbox (ms).
+  std::atomic<int64_t> queue_delay_ms{0};
   /// Set once the view's store failed: nothing is answered from it any more.
   std::atomic<bool> store_failed{false};
 };
@@ -160,6 +167,10 @@ public:
   void list_items(std::string after, size_t limit, callback<page_answer> done);
 
   const stats& counters() const noexcept;
+
+  /// Whether a new write may be sent to the gateway now: the reason to refuse it
+  /// (503 overloaded, at once, before it waits in the queue), if not.
+  std::optional<std::string> admit() const;
 
   /// Begins the stop: every client waiting for a decision gets its answer within
   /// `bound` from now (the committed outcome if it comes by then, else `pending`),

@@ -70,6 +70,10 @@ public:
   /// (fewer than `limit`: nothing older is left).
   caf::expected<size_t> prune(int64_t horizon_ms, size_t limit);
 
+  /// What RocksDB holds in memory for the store now: memtables, block cache (index and
+  /// filter blocks included) and table readers, in bytes.
+  caf::expected<uint64_t> memory_bytes();
+
   /// Removes every record and position (the topics were recreated).
   caf::error clear();
 
