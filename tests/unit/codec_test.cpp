@@ -110,7 +110,9 @@ CAF_TEST(a dead letter names a partition within 32 bits) {
                               R"("sourcePartition":)"
                               + partition + R"(,"sourceOffset":0})");
   };
-  CAF_CHECK_EQUAL(dl("2147483647").value->source_partition, 2147483647);
+  auto widest = dl("2147483647");
+  CAF_REQUIRE(widest);
+  CAF_CHECK_EQUAL(widest.value->source_partition, 2147483647);
   CAF_CHECK(says(dl("4294967297").error, "field sourcePartition must be from 0 to 2147483647"));
   CAF_CHECK(!dl("-1"));
 }
