@@ -116,8 +116,8 @@ int run_topics_delete(const kafka_options& k, bool yes) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (const auto& name : present) {
     for (;;) {
-      auto d = (*client)->describe_topic(name, timeout);
-      if (d && !*d)
+      auto listed = (*client)->topic_listed(name, timeout);
+      if (listed && !*listed)
         break;
       if (std::chrono::steady_clock::now() >= deadline)
         return fail(fmt::format("topic {} was not gone within {} ms", name, k.timeout_ms),

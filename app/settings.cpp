@@ -21,6 +21,20 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
+/// A value as written after '=': in double quotes, up to the last quote, which only a
+/// `#` comment may follow; or bare, up to a " #" comment.
+std::string unquote(const std::string& value) {
+  if (value.size() >= 2 && value.front() == '"') {
+    auto close = value.rfind('"');
+    auto rest = trim(value.substr(close + 1));
+    if (close > 0 && (rest.empty() || rest.front() == '#'))
+      return value.substr(1, close - 1);
+  }
+  if (auto hash = value.find(" #"); hash != std::string::npos)
+    return trim(value.substr(0, hash));
+  return value;
+}
+
 std::string normalize(std::string name) {
   std::replace(name.begin(), name.end(), '_', '-');
   return name;
@@ -105,11 +119,7 @@ caf::expected<config_file> parse_config_text(const std::string& text, const std:
         ec::invalid_argument,
         fmt::format("{} line {}: expected \"name = value\", got \"{}\"", path, number, t));
     auto key = normalize(trim(t.substr(0, eq)));
-    auto value = trim(t.substr(eq + 1));
-    if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
-      value = value.substr(1, value.size() - 2);
-    else if (auto hash = value.find(" #"); hash != std::string::npos)
-      value = trim(value.substr(0, hash));
+    auto value = unquote(trim(t.substr(eq + 1)));
     if (key.empty())
       return make_error(ec::invalid_argument,
                         fmt::format("{} line {}: the name before '=' is empty", path, number));

@@ -95,11 +95,6 @@ void catch_up::remove(int32_t p) {
     assignment_changed_ = true;
 }
 
-size_t catch_up::records_read(int32_t p) const {
-  auto it = parts_.find(p);
-  return it == parts_.end() ? 0 : it->second->records;
-}
-
 caf::error catch_up::reassign() {
   assignment_changed_ = false;
   std::vector<kafka::partition_offset> from;
@@ -150,7 +145,7 @@ catch_up::step_result catch_up::step(milliseconds budget) {
       if (auto err = flush(it->first, *it->second, true))
         out.failed.emplace(it->first, failure{std::move(err), true});
       else
-        out.done.push_back(it->first);
+        out.done.emplace_back(it->first, it->second->records);
       it = parts_.erase(it);
       assignment_changed_ = true;
     } else {
@@ -235,7 +230,7 @@ catch_up::step_result catch_up::step(milliseconds budget) {
       if (auto err = flush(p, x, true))
         out.failed.emplace(p, failure{std::move(err), true});
       else
-        out.done.push_back(p);
+        out.done.emplace_back(p, x.records);
       parts_.erase(p);
       assignment_changed_ = true;
       // A new assignment before reading on: the finished partition's records must

@@ -60,16 +60,14 @@ public:
     bool store = false;
   };
   struct step_result {
-    std::vector<int32_t> done;
+    /// Partitions whose stores reached their targets, with the records read for each.
+    std::vector<std::pair<int32_t, size_t>> done;
     /// Partitions that failed, with the reason.
     std::map<int32_t, failure> failed;
     /// Records read in this step.
     size_t records = 0;
   };
   step_result step(std::chrono::milliseconds budget);
-
-  /// Records read for partition `p` since it was added.
-  size_t records_read(int32_t p) const;
 
   /// Testing only (--fault catch-up-slow): every batch write takes this much longer.
   void slow_writes_by(std::chrono::milliseconds extra) {

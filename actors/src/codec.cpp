@@ -69,6 +69,14 @@ public:
     fail(std::string{"field "} + name + " must be a whole number within 64 bits");
   }
 
+  /// A whole number from `min` to `max`.
+  void integer_in(const char* name, int64_t& out, int64_t min, int64_t max) {
+    integer(name, out);
+    if (ok() && (out < min || out > max))
+      fail(std::string{"field "} + name + " must be from " + std::to_string(min) + " to "
+           + std::to_string(max) + ", not " + std::to_string(out));
+  }
+
   void optional_integer(const char* name, std::optional<int64_t>& out) {
     if (has(name)) {
       int64_t v = 0;
@@ -271,8 +279,9 @@ decoded<item> decode_item(std::string_view bytes) {
   return decode_with<item>(bytes, [](reader& r, item& x) {
     r.id("itemId", x.item_id);
     r.text("description", x.description);
-    r.integer("quantity", x.quantity);
-    r.integer("version", x.version);
+    // In range, so that deciding on the item cannot overflow (found by tests/fuzz).
+    r.integer_in("quantity", x.quantity, 0, max_quantity);
+    r.integer_in("version", x.version, 1, max_version);
   });
 }
 
@@ -324,7 +333,7 @@ decoded<dead_letter> decode_dead_letter(std::string_view bytes) {
     int64_t partition = 0;
     r.text("reason", x.reason, size_t{64} * 1024);
     r.text("sourceTopic", x.source_topic, 249);
-    r.integer("sourcePartition", partition);
+    r.integer_in("sourcePartition", partition, 0, INT32_MAX);
     r.integer("sourceOffset", x.source_offset);
     x.source_partition = static_cast<int32_t>(partition);
     if (r.ok() && r.has("key")) {

@@ -93,7 +93,9 @@ history::summary history::check(bool allow_undecided) const {
     s.outcomes.emplace(p.purchase_id, p);
     if (p.status == purchase_status::successful) {
       ++s.purchases_successful;
-      sold[p.item_id] += p.quantity;
+      // Clamped: a record's quantity is any int64, and the sum must not overflow (found
+      // by tests/fuzz); a quantity out of range is reported by the chain check below.
+      sold[p.item_id] += std::clamp<int64_t>(p.quantity, 0, max_quantity);
       chains[p.item_id].push_back({p.item_version, p.item_quantity, &p});
     } else {
       ++s.purchases_failed;

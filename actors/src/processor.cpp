@@ -66,6 +66,9 @@ struct partition_task {
     recovering,
     /// Its store is being brought up to those ends (catch_up).
     reading,
+    /// Caught up; the consumer is being positioned at the committed offsets (a seek
+    /// right after an assignment may be refused for a moment: retried shortly).
+    positioning,
     /// Deciding: the consumer is positioned at its committed offsets and resumed.
     active,
   };
@@ -90,7 +93,11 @@ struct partition_task {
   clock_type::time_point retry_at;
   clock_type::time_point since;
   int failures = 0;
+  /// Why it is catching up (assigned, an abort, ...), and the last step that failed.
   std::string why;
+  std::string last_failure;
+  size_t records_read = 0;
+  clock_type::time_point positioning_since;
   /// The store must be rebuilt from the beginning of the log (its positions claim
   /// records it may not hold).
   bool rebuild = false;
@@ -467,7 +474,9 @@ private:
 
   /// A recovery step failed: try again later (backing off), undecided meanwhile.
   void retry_later(partition_task& t, const std::string& why, bool reopen_store = false) {
-    recover(t, why, reopen_store);
+    auto cause = t.why;
+    recover(t, cause, reopen_store);
+    t.last_failure = why;
     ++t.failures;
     auto backoff = std::min<int64_t>(2000, 100LL << std::min(t.failures, 5));
     t.retry_at = clock_type::now() + milliseconds{backoff};
@@ -496,10 +505,17 @@ private:
         if (auto it = tasks_.find(p); it != tasks_.end())
           retry_later(it->second, "catching up: " + describe(f.error), f.store);
       }
-      for (auto p : r.done)
-        if (auto it = tasks_.find(p); it != tasks_.end())
+      for (auto [p, records] : r.done)
+        if (auto it = tasks_.find(p); it != tasks_.end()) {
+          it->second.records_read = records;
+          it->second.at = partition_task::phase::positioning;
+          it->second.positioning_since = now;
           activate(it->second);
+        }
     }
+    for (auto& [p, t] : tasks_)
+      if (t.at == partition_task::phase::positioning && now >= t.retry_at)
+        activate(t);
     stats_.rehydrating = recovering();
   }
 
@@ -630,9 +646,19 @@ private:
   /// The store has caught up: resume the inputs at the committed offsets.
   void activate(partition_task& t) {
     auto p = t.partition;
-    for (const auto& po : t.resume_at)
-      if (auto err = consumer_->seek(po, 5s))
-        return retry_later(t, "positioning the consumer: " + describe(err));
+    for (const auto& po : t.resume_at) {
+      auto err = consumer_->seek(po, 5s);
+      if (!err)
+        continue;
+      if (clock_type::now() - t.positioning_since < 10s) {
+        // Right after an assignment librdkafka refuses a seek until the partition's
+        // fetcher has started ("Erroneous state"): ask again shortly.
+        t.retry_at = clock_type::now() + 100ms;
+        t.last_failure = "positioning the consumer: " + describe(err);
+        return;
+      }
+      return retry_later(t, "positioning the consumer: " + describe(err));
+    }
     if (auto err = consumer_->resume(inputs_of(p)))
       return retry_later(t, "resuming the consumer: " + describe(err));
     auto purchases_origin = t.store->meta("origin." + topics_.purchases);
@@ -647,11 +673,15 @@ private:
     t.own_commands.clear();
     t.at = partition_task::phase::active;
     t.failures = 0;
-    spdlog::info("processor {}: partition {} caught up ({}): {} records read in {} ms; deciding "
-                 "from purchases@{} item-commands@{}",
-                 cfg_.node_id, p, t.why, catch_up_.records_read(p),
-                 std::chrono::duration_cast<milliseconds>(clock_type::now() - t.since).count(),
-                 t.resume_at[0].offset, t.resume_at[1].offset);
+    auto took = std::chrono::duration_cast<milliseconds>(clock_type::now() - t.since);
+    // Every assignment, and every slow catch-up, is worth a line; the quick one after
+    // each abort is not.
+    auto level = t.why == "assigned" || took > 1s ? spdlog::level::info : spdlog::level::debug;
+    spdlog::log(level,
+                "processor {}: partition {} caught up ({}): {} records read in {} ms; deciding "
+                "from purchases@{} item-commands@{}",
+                cfg_.node_id, p, t.why, t.records_read, took.count(), t.resume_at[0].offset,
+                t.resume_at[1].offset);
   }
 
   /// Opens the state store of a partition: RocksDB under --state-dir, or memory.

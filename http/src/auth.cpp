@@ -1,6 +1,7 @@
 #include "bps/http/auth.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 #include <openssl/crypto.h>
@@ -64,9 +65,15 @@ parsed<std::vector<api_key>> parse_api_keys(std::string_view text) {
                               "characters",
                               index, name));
     k.token_hash = sha256(token);
-    for (const auto& other : keys)
+    for (const auto& other : keys) {
       if (other.name == k.name)
         return fail(fmt::format("API key {}: the name \"{}\" is used twice", index, name));
+      // One token for two names would authenticate as whichever comes last.
+      if (other.token_hash == k.token_hash)
+        return fail(fmt::format("API key {} ({}): the same token as \"{}\"; every key needs its "
+                                "own token",
+                                index, name, other.name));
+    }
     keys.push_back(std::move(k));
   }
   if (keys.empty())
@@ -82,8 +89,9 @@ parsed<principal> authenticate(const std::vector<api_key>& keys, std::string_vie
   if (authorization.empty())
     return unauthorized("this route needs an API key: send \"Authorization: Bearer <token>\"");
   if (authorization.size() <= scheme.size()
-      || !std::equal(scheme.begin(), scheme.end(), authorization.begin(),
-                     [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+      || !std::equal(
+        scheme.begin(), scheme.end(), authorization.begin(),
+        [](unsigned char a, unsigned char b) { return std::tolower(a) == std::tolower(b); }))
     return unauthorized("the Authorization header must be \"Bearer <token>\"");
   auto presented = sha256(authorization.substr(scheme.size()));
   const api_key* found = nullptr;

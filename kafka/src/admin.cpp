@@ -174,6 +174,19 @@ admin::describe_topic(const std::string& name, milliseconds timeout,
   return std::optional<topic_description>{std::move(out)};
 }
 
+caf::expected<bool> admin::topic_listed(const std::string& name, milliseconds timeout) {
+  auto* rkt = rd_kafka_topic_new(impl_->rk(), name.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  auto code = rd_kafka_metadata(impl_->rk(), 0, rkt, &md, static_cast<int>(timeout.count()));
+  rd_kafka_topic_destroy(rkt);
+  if (code != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return detail::from_code(fmt::format("metadata of topic {}", name),
+                             static_cast<RdKafka::ErrorCode>(code));
+  bool listed = md->topic_cnt == 1 && md->topics[0].err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+  rd_kafka_metadata_destroy(md);
+  return listed;
+}
+
 caf::expected<std::string> admin::cluster_id(milliseconds timeout) {
   char* id = rd_kafka_clusterid(impl_->rk(), static_cast<int>(timeout.count()));
   if (id == nullptr)

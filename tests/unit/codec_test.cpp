@@ -85,6 +85,40 @@ CAF_TEST(a negative quantity decodes so that the decision can fail it) {
   CAF_CHECK_EQUAL(d.value->quantity, -3);
 }
 
+CAF_TEST(an item record out of range is refused so that no decision on it overflows) {
+  // Found by tests/fuzz (codec): an item at quantity INT64_MIN made a restock compute
+  // 10^12 - INT64_MIN, and one at version INT64_MAX overflowed on the next sale.
+  auto item_with = [](const std::string& quantity, const std::string& version) {
+    return decode_item(R"({"schemaVersion":1,"itemId":"b","description":"","quantity":)" + quantity
+                       + R"(,"version":)" + version + "}");
+  };
+  CAF_CHECK(item_with("0", "1"));
+  CAF_CHECK(item_with("1000000000000", "1000000000000000000"));
+  for (auto [q, v] : {std::pair{"-1", "1"},
+                      {"-9223372036854775808", "1"},
+                      {"1000000000001", "1"},
+                      {"1", "0"},
+                      {"1", "9223372036854775807"}}) {
+    auto d = item_with(q, v);
+    CAF_CHECK(!d);
+    CAF_CHECK(says(d.error, "must be from"));
+  }
+}
+
+CAF_TEST(a dead letter names a partition within 32 bits) {
+  // Found by tests/fuzz (codec): partition 2^32 + 1 was read as partition 1.
+  auto dl = [](const std::string& partition) {
+    return decode_dead_letter(R"({"schemaVersion":1,"reason":"r","sourceTopic":"t",)"
+                              R"("sourcePartition":)"
+                              + partition + R"(,"sourceOffset":0})");
+  };
+  auto widest = dl("2147483647");
+  CAF_REQUIRE(widest);
+  CAF_CHECK_EQUAL(widest.value->source_partition, 2147483647);
+  CAF_CHECK(says(dl("4294967297").error, "field sourcePartition must be from 0 to 2147483647"));
+  CAF_CHECK(!dl("-1"));
+}
+
 CAF_TEST(ids outside their pattern are refused with the reason) {
   CAF_CHECK(!check_id("itemId", "book-1"));
   CAF_CHECK(!check_id("itemId", "shop:42.b_c"));

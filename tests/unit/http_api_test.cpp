@@ -190,6 +190,17 @@ CAF_TEST(API keys parse with roles and authenticate only the right token) {
   }
 }
 
+CAF_TEST(two API keys with one token are refused since the token could not tell them apart) {
+  // Found by tests/fuzz (auth): the token authenticated as whichever key came last,
+  // so a client key sharing an admin's token could be read as either.
+  auto keys = parse_api_keys("ops:admin:0123456789abcdef-one,shop:client:0123456789abcdef-one");
+  CAF_REQUIRE(!keys);
+  CAF_CHECK_EQUAL(keys.error.status, 400);
+  CAF_CHECK(keys.error.message.find("the same token as \"ops\"") != std::string::npos);
+  CAF_CHECK(keys.error.message.find("0123456789abcdef-one") == std::string::npos);
+  CAF_CHECK(parse_api_keys("ops:admin:0123456789abcdef-one,shop:client:0123456789abcdef-two"));
+}
+
 CAF_TEST(metrics render counters and cumulative histogram buckets) {
   request_metrics m;
   m.observe("POST /purchases", 200, 0.004);

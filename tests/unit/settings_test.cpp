@@ -113,6 +113,22 @@ CAF_TEST(a key given twice in the file is refused) {
   CAF_CHECK(contains(file.error(), "line 2"));
 }
 
+CAF_TEST(a comment after a quoted value is no part of the value) {
+  // Found by tests/fuzz (settings): `name = "v" # note` kept the quotes.
+  auto file = parse_config_text("bootstrap = \"k1:9092\"  # the broker\n"
+                                "topic-prefix = \"a\"b\"\n"
+                                "node-id = n-1 # bare\n"
+                                "state-dir = \"/x # y\"\n"
+                                "http = \"unclosed # z\n",
+                                "a.conf");
+  CAF_REQUIRE(file);
+  CAF_CHECK_EQUAL(file->values["bootstrap"].first, "k1:9092");
+  CAF_CHECK_EQUAL(file->values["topic-prefix"].first, "a\"b");
+  CAF_CHECK_EQUAL(file->values["node-id"].first, "n-1");
+  CAF_CHECK_EQUAL(file->values["state-dir"].first, "/x # y");
+  CAF_CHECK_EQUAL(file->values["http"].first, "\"unclosed");
+}
+
 CAF_TEST(a missing config file is a clear error) {
   auto file = parse_config_file("/nonexistent/bps.conf");
   CAF_REQUIRE(!file);

@@ -159,4 +159,9 @@ std::string describe_request(const claim& c);
 /// The largest quantity, amount or stock bps accepts (no overflow in any sum).
 inline constexpr int64_t max_quantity = 1'000'000'000'000;
 
+/// The largest version an item record may carry: beyond any item's life (a million
+/// changes a second for 30,000 years), and far enough from the int64 limit that a
+/// change never overflows.
+inline constexpr int64_t max_version = 1'000'000'000'000'000'000;
+
 } // namespace bps::domain

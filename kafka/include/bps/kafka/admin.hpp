@@ -32,6 +32,9 @@ public:
   caf::expected<std::string> cluster_id(milliseconds timeout);
   /// Deletes topics (missing ones are not an error).
   caf::error delete_topics(const std::vector<std::string>& names, milliseconds timeout);
+  /// Whether the cluster's metadata lists the topic. (After a deletion, KRaft may
+  /// still describe a topic's configs for a while; its metadata is the truth.)
+  caf::expected<bool> topic_listed(const std::string& name, milliseconds timeout);
 
 private:
   struct impl;
