@@ -73,6 +73,7 @@ caf::expected<http_plan> plan_http(const node_options& n) {
   plan.service.auth = n.http_auth == "on";
   plan.service.max_wait = std::chrono::milliseconds{n.http_max_wait_ms};
   plan.service.command_wait = std::chrono::milliseconds{n.http_command_wait_ms};
+  plan.service.idempotency_window = std::chrono::milliseconds{n.http_idempotency_window_ms};
   if (plan.service.auth) {
     if (n.http_api_keys.empty())
       return make_error(ec::invalid_argument,
@@ -138,6 +139,25 @@ std::string node_metrics(const processor_stats& s, const gateway::stats& g,
     {"bps_gateway_write_failures_total", "counter", "Gateway writes Kafka did not take.",
      d(g.write_failures.load())},
     {"bps_gateway_waiting", "gauge", "Clients waiting for an outcome.", d(g.waiting.load())},
+    {"bps_gateway_claims_written_total", "counter",
+     "Claims of Idempotency-Keys this gateway wrote.", d(g.claims_written.load())},
+    {"bps_gateway_claim_conflicts_total", "counter",
+     "Keyed requests refused (422) because their key was used first for another request.",
+     d(g.claim_conflicts.load())},
+    {"bps_gateway_shed_total", "counter",
+     "Writes refused (503 overloaded) because their partition's decisions lag.", d(g.shed.load())},
+    {"bps_gateway_undecided", "gauge", "Requests this gateway wrote that are not decided yet.",
+     d(g.undecided.load())},
+    {"bps_gateway_pruned_total", "counter",
+     "Purchases and commands dropped from the view's store (older than the window, no key).",
+     d(g.pruned.load())},
+    {"bps_gateway_store_failed", "gauge", "1 once the view's store failed (restart the node).",
+     d(g.store_failed.load() ? 1 : 0)},
+    {"bps_gateway_queue_delay_ms", "gauge",
+     "How long the last heartbeat waited in the gateway's queue.", d(g.queue_delay_ms.load())},
+    {"bps_gateway_store_memory_bytes", "gauge",
+     "What the view's RocksDB store holds in memory (memtables, cache, table readers).",
+     d(g.store_memory_bytes.load())},
     {"bps_gateway_view_items", "gauge", "Items in the committed view.", d(g.items.load())},
     {"bps_http_in_flight", "gauge", "HTTP requests being handled.", d(srv.in_flight())},
     {"bps_http_connections", "gauge", "Open HTTP connections.", d(srv.connections())},
@@ -256,6 +276,10 @@ int run_node(const kafka_options& k, const node_options& n) {
     gc.bootstrap = k.bootstrap;
     gc.extra = k.extra;
     gc.topic_prefix = k.topic_prefix;
+    gc.node_id = node_id;
+    gc.state_dir = n.state_dir;
+    gc.max_decision_lag = std::chrono::milliseconds{n.http_max_decision_lag_ms};
+    gc.max_queue_delay = std::chrono::milliseconds{n.http_max_queue_delay_ms};
     gc.remember = std::chrono::milliseconds{n.http_idempotency_window_ms};
     gc.write_timeout = std::chrono::milliseconds{k.timeout_ms};
     auto started = gateway::gateway::start(sys, gc);
@@ -266,11 +290,12 @@ int run_node(const kafka_options& k, const node_options& n) {
     auto ready = [&stats, g] {
       const auto& gs = g->counters();
       http::readiness r;
-      r.ready = gs.kafka_reachable && gs.view_ready && stats.assigned_partitions > 0
-                && !stats.rehydrating;
-      r.checks_json = fmt::format(R"({{"kafka":{},"view":{},"partitions":{},"rehydrating":{}}})",
-                                  gs.kafka_reachable.load(), gs.view_ready.load(),
-                                  stats.assigned_partitions.load(), stats.rehydrating.load());
+      r.ready = gs.kafka_reachable && gs.view_ready && !gs.store_failed
+                && stats.assigned_partitions > 0 && !stats.rehydrating;
+      r.checks_json
+        = fmt::format(R"({{"kafka":{},"view":{},"viewStore":{},"partitions":{},"rehydrating":{}}})",
+                      gs.kafka_reachable.load(), gs.view_ready.load(), !gs.store_failed.load(),
+                      stats.assigned_partitions.load(), stats.rehydrating.load());
       return r;
     };
     api

@@ -1,6 +1,7 @@
 #include <chrono>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -16,6 +17,90 @@
 
 namespace bps::cli {
 
+namespace {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+struct claim_verdict {
+  /// The first claim of the id in its partition.
+  domain::claim first;
+  /// True if it is the claim just written.
+  bool ours = false;
+};
+
+/// Writes `mine` to the claims topic and reads the claim's partition from its
+/// beginning (a CLI can afford that; a gateway keeps an index instead) past it: the
+/// first claim of the id decides.
+caf::expected<claim_verdict> claim_id(const kafka_options& k, const std::string& claims_topic,
+                                      const domain::claim& mine, kafka::producer& producer) {
+  auto timeout = std::chrono::milliseconds{k.timeout_ms};
+  if (auto err = producer.produce(claims_topic, mine.id, domain::encode(mine)))
+    return err;
+  if (auto err = producer.flush(timeout + std::chrono::milliseconds{2000}))
+    return make_error(ec::kafka_error, "the claim of the id was not written: " + describe(err)
+                                         + " (does topic " + claims_topic
+                                         + " exist? bps topics ensure creates it)");
+  auto delivered = producer.take_delivered();
+  if (delivered.size() != 1 || delivered.begin()->second.size() != 1)
+    return make_error(ec::kafka_error, "the claim's offset was not reported");
+  auto [tp, offsets] = *delivered.begin();
+  auto offset = offsets.front();
+  std::optional<claim_verdict> verdict;
+  auto err = kafka::read_to_end(
+    k.bootstrap, {tp},
+    [&](const kafka::record& rec) {
+      if (verdict || rec.offset > offset || !rec.value || rec.key != mine.id)
+        return;
+      if (auto d = domain::decode_claim(*rec.value); d && d.value->id == mine.id)
+        verdict = claim_verdict{*d.value, rec.offset == offset};
+    },
+    timeout, k.extra);
+  if (err)
+    return err;
+  if (!verdict)
+    return make_error(ec::kafka_error, fmt::format("the claim written at {}/{}@{} was not read "
+                                                   "back",
+                                                   tp.topic, tp.partition, offset));
+  return *verdict;
+}
+
+struct found_request {
+  std::optional<std::string> request;
+  std::optional<std::string> outcome;
+};
+
+/// The request with this id and its outcome, if they are in the partition.
+caf::expected<found_request> find_request(const kafka_options& k, const kafka::topic_partition& tp,
+                                          const std::string& id) {
+  found_request out;
+  auto err = kafka::read_to_end(
+    k.bootstrap, {tp},
+    [&](const kafka::record& rec) {
+      if (!rec.value)
+        return;
+      std::optional<bool> decided;
+      if (auto p = domain::decode_purchase(*rec.value); p && p.value->purchase_id == id)
+        decided = p.value->status != domain::purchase_status::created;
+      else if (auto c = domain::decode_command(*rec.value); c && c.value->command_id == id)
+        decided = c.value->status != domain::command_status::requested;
+      if (!decided)
+        return;
+      auto& slot = *decided ? out.outcome : out.request;
+      if (!slot)
+        slot = *rec.value;
+    },
+    std::chrono::milliseconds{k.timeout_ms} * 6, k.extra);
+  if (err)
+    return err;
+  return out;
+}
+
+} // namespace
+
 int run_write(const kafka_options& k, const std::string& kind, const write_options& w) {
   if (auto err = kafka::validate_topic_prefix(k.topic_prefix))
     return fail("option --topic-prefix: " + describe(err), exit_usage);
@@ -28,11 +113,14 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
 
   std::string topic;
   std::string value;
+  domain::claim claim;
   if (kind == "purchase") {
     if (w.purchased_by.empty())
       return fail("option --purchased-by: who buys must be given", exit_usage);
     topic = topics.purchases;
-    value = domain::encode(domain::purchase{id, w.item_id, w.quantity, w.purchased_by});
+    domain::purchase p{id, w.item_id, w.quantity, w.purchased_by};
+    value = domain::encode(p);
+    claim = domain::claim_of(p, "cli", now_ms());
   } else {
     domain::item_command c;
     c.command_id = id;
@@ -51,21 +139,24 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
       c.type = domain::command_type::set_description;
     topic = topics.item_commands;
     value = domain::encode(c);
+    claim = domain::claim_of(c, "cli", now_ms());
   }
+
+  auto timeout = std::chrono::milliseconds{k.timeout_ms};
+  auto admin = kafka::admin::make(k.bootstrap, k.extra);
+  if (!admin)
+    return fail(describe(admin.error()), exit_usage);
+  auto d = (*admin)->describe_topic(topic, timeout);
+  if (!d)
+    return fail(describe(d.error()), exit_failed);
+  if (!*d)
+    return fail("topic " + topic + " does not exist (bps topics ensure creates it)", exit_failed);
+  kafka::topic_partition tp{topic, kafka::partition_for(w.item_id, (*d)->partitions)};
 
   // To wait for the outcome, start reading the request's partition at its current
   // end before writing: the outcome comes after the request.
   std::unique_ptr<kafka::consumer> watcher;
   if (w.wait_ms > 0) {
-    auto admin = kafka::admin::make(k.bootstrap, k.extra);
-    if (!admin)
-      return fail(describe(admin.error()), exit_usage);
-    auto d = (*admin)->describe_topic(topic, std::chrono::milliseconds{k.timeout_ms});
-    if (!d)
-      return fail(describe(d.error()), exit_failed);
-    if (!*d)
-      return fail("topic " + topic + " does not exist (bps topics ensure creates it)", exit_failed);
-    kafka::topic_partition tp{topic, kafka::partition_for(w.item_id, (*d)->partitions)};
     kafka::consumer_options copts;
     copts.bootstrap = k.bootstrap;
     copts.group_id = "bps.cli"; // assign only: never joins, never commits
@@ -74,7 +165,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
     auto c = kafka::consumer::make(copts);
     if (!c)
       return fail(describe(c.error()), exit_usage);
-    auto marks = (*c)->watermarks(tp, std::chrono::milliseconds{k.timeout_ms});
+    auto marks = (*c)->watermarks(tp, timeout);
     if (!marks)
       return fail(describe(marks.error()), exit_failed);
     if (auto err = (*c)->assign({{tp.topic, tp.partition, marks->second}}))
@@ -89,13 +180,48 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
   auto producer = kafka::producer::make(opts);
   if (!producer)
     return fail(describe(producer.error()), exit_usage);
-  if (auto err = (*producer)->produce(topic, w.item_id, value))
-    return fail(describe(err), exit_failed);
-  if (auto err = (*producer)->flush(std::chrono::milliseconds{k.timeout_ms + 2000}))
-    return fail(describe(err) + "\n  Is Kafka running at " + k.bootstrap
-                  + " and do the topics exist (bps topics ensure)?",
-                exit_failed);
-  std::cout << value << "\n" << std::flush;
+
+  // An id the user chose is claimed first (a random one needs no claim): the first
+  // claim of the id names the one request it stands for, whoever wrote it.
+  std::optional<std::string> earlier_record;
+  if (!w.id.empty()) {
+    auto verdict = claim_id(k, topics.idempotency_keys, claim, **producer);
+    if (!verdict)
+      return fail(describe(verdict.error()), exit_failed);
+    if (!verdict->ours) {
+      if (!domain::same_request(verdict->first, claim))
+        return fail(fmt::format("--id {} was claimed first for another request ({}, by {}); "
+                                "nothing was written: choose another id",
+                                id, domain::describe_request(verdict->first), verdict->first.node),
+                    exit_failed);
+      // The same request was claimed before: a retry. It is written again only if
+      // its request is not in the log (its first writer may have died in between).
+      auto found = find_request(k, tp, id);
+      if (!found)
+        return fail(describe(found.error()), exit_failed);
+      if (found->request) {
+        std::cerr << fmt::format("bps: {} was claimed and written before (by {}): not written "
+                                 "again\n",
+                                 id, verdict->first.node);
+        std::cout << *found->request << "\n";
+        if (found->outcome) {
+          std::cout << *found->outcome << "\n";
+          return exit_ok;
+        }
+        earlier_record = *found->request;
+      }
+    }
+  }
+
+  if (!earlier_record) {
+    if (auto err = (*producer)->produce(topic, w.item_id, value))
+      return fail(describe(err), exit_failed);
+    if (auto err = (*producer)->flush(std::chrono::milliseconds{k.timeout_ms + 2000}))
+      return fail(describe(err) + "\n  Is Kafka running at " + k.bootstrap
+                    + " and do the topics exist (bps topics ensure)?",
+                  exit_failed);
+    std::cout << value << "\n" << std::flush;
+  }
   if (!watcher)
     return exit_ok;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds{w.wait_ms};

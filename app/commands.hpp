@@ -60,6 +60,11 @@ struct node_options {
   int64_t http_read_timeout_ms = 10000;
   int64_t http_max_in_flight = 10000;
   int64_t http_idempotency_window_ms = 24LL * 3600 * 1000;
+  /// Shed writes for a partition whose oldest undecided write (of this node) is
+  /// older than this; 0: never.
+  int64_t http_max_decision_lag_ms = 1000;
+  /// Refuse writes at once while the gateway's queue delay is above this; 0: never.
+  int64_t http_max_queue_delay_ms = 200;
   /// On SIGTERM/SIGINT: how long waiting clients may wait for their outcome
   /// before they get 202 (the processor keeps running meanwhile).
   int64_t http_drain_ms = 3000;

@@ -290,8 +290,21 @@ int run_main(int argc, char** argv) {
     ->capture_default_str();
   node
     ->add_option("--http-idempotency-window-ms", n.http_idempotency_window_ms,
-                 "how long purchases and item changes (and so Idempotency-Keys) are remembered")
-    ->check(CLI::Range(int64_t{60000}, int64_t{365LL * 24 * 3600 * 1000}))
+                 "how long the gateway keeps purchases and item changes made without an "
+                 "Idempotency-Key (keyed ones, and the keys' claims, are kept forever)")
+    ->check(CLI::Range(int64_t{1000}, int64_t{365LL * 24 * 3600 * 1000}))
+    ->capture_default_str();
+  node
+    ->add_option("--http-max-decision-lag-ms", n.http_max_decision_lag_ms,
+                 "a new purchase or item change for a partition where a request this node wrote "
+                 "has been undecided longer than this gets 503 overloaded at once (0: never)")
+    ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
+    ->capture_default_str();
+  node
+    ->add_option("--http-max-queue-delay-ms", n.http_max_queue_delay_ms,
+                 "while requests wait longer than this in the gateway's queue, new purchases "
+                 "and item changes get 503 overloaded at once (0: never)")
+    ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
     ->capture_default_str();
   node
     ->add_option("--http-drain-ms", n.http_drain_ms,

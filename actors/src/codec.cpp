@@ -1,6 +1,7 @@
 #include "bps/actors/codec.hpp"
 
 #include <array>
+#include <variant>
 
 #include <nlohmann/json.hpp>
 
@@ -244,6 +245,36 @@ std::string encode(const dead_letter& x) {
   return dump(j);
 }
 
+std::string encode(const claim& x) {
+  json j{{"schemaVersion", schema_version},
+         {"id", x.id},
+         {"node", x.node},
+         {"claimedAt", x.claimed_at_ms}};
+  if (const auto* p = std::get_if<purchase>(&x.request)) {
+    j["kind"] = "PURCHASE";
+    j["itemId"] = p->item_id;
+    j["quantity"] = p->quantity;
+    j["purchasedBy"] = p->purchased_by;
+    return dump(j);
+  }
+  const auto& c = std::get<item_command>(x.request);
+  j["kind"] = "ITEM_COMMAND";
+  j["type"] = to_string(c.type);
+  j["itemId"] = c.item_id;
+  switch (c.type) {
+    case command_type::insert_item:
+      j["description"] = c.description;
+      j["quantity"] = c.quantity;
+      break;
+    case command_type::set_quantity: j["quantity"] = c.quantity; break;
+    case command_type::restock: j["amount"] = c.amount; break;
+    case command_type::set_description: j["description"] = c.description; break;
+  }
+  if (c.expected_version)
+    j["expectedVersion"] = *c.expected_version;
+  return dump(j);
+}
+
 decoded<item> decode_item(std::string_view bytes) {
   return decode_with<item>(bytes, [](reader& r, item& x) {
     r.id("itemId", x.item_id);
@@ -319,6 +350,44 @@ decoded<dead_letter> decode_dead_letter(std::string_view bytes) {
           r.fail("field valueBase64 is not valid base64");
       }
     }
+  });
+}
+
+decoded<claim> decode_claim(std::string_view bytes) {
+  return decode_with<claim>(bytes, [](reader& r, claim& x) {
+    r.id("id", x.id);
+    std::string kind;
+    r.text("kind", kind, 64);
+    if (r.ok() && kind == "PURCHASE") {
+      purchase p;
+      p.purchase_id = x.id;
+      r.id("itemId", p.item_id);
+      r.integer("quantity", p.quantity);
+      r.text("purchasedBy", p.purchased_by, 256);
+      x.request = std::move(p);
+    } else if (r.ok() && kind == "ITEM_COMMAND") {
+      item_command c;
+      c.command_id = x.id;
+      r.one_of("type", c.type, command_types);
+      r.id("itemId", c.item_id);
+      if (r.ok()) {
+        switch (c.type) {
+          case command_type::insert_item:
+            r.text("description", c.description);
+            r.integer("quantity", c.quantity);
+            break;
+          case command_type::set_quantity: r.integer("quantity", c.quantity); break;
+          case command_type::restock: r.integer("amount", c.amount); break;
+          case command_type::set_description: r.text("description", c.description); break;
+        }
+      }
+      r.optional_integer("expectedVersion", c.expected_version);
+      x.request = std::move(c);
+    } else if (r.ok()) {
+      r.fail("field kind is \"" + kind + "\"; allowed: PURCHASE, ITEM_COMMAND");
+    }
+    r.text("node", x.node, 256);
+    r.integer("claimedAt", x.claimed_at_ms);
   });
 }
 

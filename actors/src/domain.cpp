@@ -1,6 +1,74 @@
 #include "bps/actors/domain.hpp"
 
+#include <string>
+
 namespace bps::domain {
+
+bool same_request(const purchase& a, const purchase& b) noexcept {
+  return a.purchase_id == b.purchase_id && a.item_id == b.item_id && a.quantity == b.quantity
+         && a.purchased_by == b.purchased_by;
+}
+
+bool same_request(const item_command& a, const item_command& b) noexcept {
+  return a.command_id == b.command_id && a.type == b.type && a.item_id == b.item_id
+         && a.description == b.description && a.quantity == b.quantity && a.amount == b.amount
+         && a.expected_version == b.expected_version;
+}
+
+claim claim_of(const purchase& p, std::string node, int64_t claimed_at_ms) {
+  purchase request{p.purchase_id, p.item_id, p.quantity, p.purchased_by};
+  return {p.purchase_id, std::move(request), std::move(node), claimed_at_ms};
+}
+
+claim claim_of(const item_command& c, std::string node, int64_t claimed_at_ms) {
+  item_command request;
+  request.command_id = c.command_id;
+  request.type = c.type;
+  request.item_id = c.item_id;
+  request.description = c.description;
+  request.quantity = c.quantity;
+  request.amount = c.amount;
+  request.expected_version = c.expected_version;
+  return {c.command_id, std::move(request), std::move(node), claimed_at_ms};
+}
+
+bool claims(const claim& c, const purchase& p) noexcept {
+  const auto* mine = std::get_if<purchase>(&c.request);
+  return mine != nullptr && c.id == p.purchase_id && same_request(*mine, p);
+}
+
+bool claims(const claim& c, const item_command& x) noexcept {
+  const auto* mine = std::get_if<item_command>(&c.request);
+  return mine != nullptr && c.id == x.command_id && same_request(*mine, x);
+}
+
+bool same_request(const claim& a, const claim& b) noexcept {
+  if (a.id != b.id)
+    return false;
+  if (const auto* p = std::get_if<purchase>(&b.request))
+    return claims(a, *p);
+  return claims(a, std::get<item_command>(b.request));
+}
+
+std::string describe_request(const claim& c) {
+  if (const auto* p = std::get_if<purchase>(&c.request))
+    return "purchase " + c.id + ": " + std::to_string(p->quantity) + " x " + p->item_id + " by "
+           + p->purchased_by;
+  const auto& x = std::get<item_command>(c.request);
+  std::string out = "command " + c.id + ": " + std::string{to_string(x.type)} + " of " + x.item_id;
+  switch (x.type) {
+    case command_type::insert_item:
+      out
+        += " (quantity " + std::to_string(x.quantity) + ", description \"" + x.description + "\")";
+      break;
+    case command_type::set_quantity: out += " (quantity " + std::to_string(x.quantity) + ")"; break;
+    case command_type::restock: out += " (amount " + std::to_string(x.amount) + ")"; break;
+    case command_type::set_description: out += " (description \"" + x.description + "\")"; break;
+  }
+  if (x.expected_version)
+    out += " at expectedVersion " + std::to_string(*x.expected_version);
+  return out;
+}
 
 purchase_decision decide_purchase(const std::optional<item>& current, const purchase& request) {
   purchase_decision out{request, current};

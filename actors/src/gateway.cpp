@@ -1,13 +1,21 @@
 #include "bps/actors/gateway.hpp"
 
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
-#include <random>
 #include <set>
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include <sys/types.h>
+#include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -17,30 +25,22 @@
 #include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/type_id.hpp>
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "bps/actors/codec.hpp"
+#include "bps/actors/gateway_store.hpp"
 #include "bps/actors/messages.hpp"
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/classify.hpp"
 #include "bps/kafka/consumer.hpp"
 #include "bps/kafka/producer.hpp"
+#include "bps/kafka/reader.hpp"
 #include "bps/kafka/topics.hpp"
 
 namespace bps::gateway {
-
-bool same_request(const domain::purchase& a, const domain::purchase& b) noexcept {
-  return a.purchase_id == b.purchase_id && a.item_id == b.item_id && a.quantity == b.quantity
-         && a.purchased_by == b.purchased_by;
-}
-
-bool same_request(const domain::item_command& a, const domain::item_command& b) noexcept {
-  return a.command_id == b.command_id && a.type == b.type && a.item_id == b.item_id
-         && a.description == b.description && a.quantity == b.quantity && a.amount == b.amount
-         && a.expected_version == b.expected_version;
-}
 
 // -- messages to the gateway actor ---------------------------------------------
 // Each carries the caller's callback; only the data fields are inspected (the
@@ -48,6 +48,7 @@ bool same_request(const domain::item_command& a, const domain::item_command& b) 
 
 struct purchase_submit {
   domain::purchase request;
+  bool keyed = false;
   int64_t wait_ms = 0;
   callback<purchase_answer> done;
 };
@@ -60,6 +61,7 @@ struct purchase_query {
 
 struct command_submit {
   domain::item_command request;
+  bool keyed = false;
   int64_t wait_ms = 0;
   callback<command_answer> done;
 };
@@ -75,23 +77,38 @@ struct page_query {
   callback<page_answer> done;
 };
 
-/// Committed records read by the view reader, in log order per partition.
+/// Committed records read by the view reader, in log order per partition, and the
+/// next offset of each partition they took the reader to.
 struct view_batch {
   std::vector<domain::item> items;
   std::vector<domain::purchase> purchases;
+  /// The record timestamp (ms) of each purchase, and of each command.
+  std::vector<int64_t> purchase_times;
   std::vector<domain::item_command> commands;
+  std::vector<int64_t> command_times;
+  /// Claims in their id's partition, under their id (others are never first).
+  std::vector<domain::claim> claims;
+  std::vector<kafka::partition_offset> positions;
 };
 
-/// The fate of one write: empty error if durable.
+/// The fate of one write of a request: empty error if durable.
 struct write_done {
   std::string id;
   bool is_purchase = true;
   std::string error;
 };
 
+/// The fate of one claim: empty error if durable (then where it is).
+struct claim_done {
+  std::string id;
+  std::string error;
+  int32_t partition = 0;
+  int64_t offset = -1;
+};
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, purchase_submit& x) {
-  return f(caf::meta::type_name("purchase_submit"), x.request, x.wait_ms);
+  return f(caf::meta::type_name("purchase_submit"), x.request, x.keyed, x.wait_ms);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, purchase_query& x) {
@@ -99,7 +116,7 @@ typename Inspector::result_type inspect(Inspector& f, purchase_query& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, command_submit& x) {
-  return f(caf::meta::type_name("command_submit"), x.request, x.wait_ms);
+  return f(caf::meta::type_name("command_submit"), x.request, x.keyed, x.wait_ms);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, item_query& x) {
@@ -111,11 +128,16 @@ typename Inspector::result_type inspect(Inspector& f, page_query& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, view_batch& x) {
-  return f(caf::meta::type_name("view_batch"), x.items, x.purchases, x.commands);
+  return f(caf::meta::type_name("view_batch"), x.items, x.purchases, x.purchase_times, x.commands,
+           x.command_times);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, write_done& x) {
   return f(caf::meta::type_name("write_done"), x.id, x.is_purchase, x.error);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, claim_done& x) {
+  return f(caf::meta::type_name("claim_done"), x.id, x.error, x.partition, x.offset);
 }
 
 std::optional<domain::item> view_after(const std::optional<domain::item>& current,
@@ -160,8 +182,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(bps_gateway, caf::id_block::bps::end)
   CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::page_query))
   CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::view_batch))
   CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::write_done))
+  CAF_ADD_TYPE_ID(bps_gateway, (bps::gateway::claim_done))
 
-  /// A waiter's deadline passed: (gw_expire, token).
+  /// A deadline passed (a waiter's, or a claim's): (gw_expire, token).
   CAF_ADD_ATOM(bps_gateway, bps::atom, gw_expire, "gw_expire")
   /// Drop what the view no longer has to remember.
   CAF_ADD_ATOM(bps_gateway, bps::atom, gw_prune, "gw_prune")
@@ -169,6 +192,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(bps_gateway, caf::id_block::bps::end)
   CAF_ADD_ATOM(bps_gateway, bps::atom, gw_drain, "gw_drain")
   /// Answer everyone left and quit.
   CAF_ADD_ATOM(bps_gateway, bps::atom, gw_stop, "gw_stop")
+  /// The mailbox heartbeat: (gw_tick, due in steady-clock ns).
+  CAF_ADD_ATOM(bps_gateway, bps::atom, gw_tick, "gw_tick")
 
 CAF_END_TYPE_ID_BLOCK(bps_gateway)
 // clang-format on
@@ -179,10 +204,40 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+int64_t wall_ms() {
+  return std::chrono::duration_cast<milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+std::string utc(int64_t ms) {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(static_cast<std::time_t>(ms / 1000)));
+}
+
+/// A request a client sent, not answered yet.
+template <class Record, class Answer>
+struct call {
+  Record request;
+  int64_t wait_ms = 0;
+  callback<Answer> done;
+};
+
+/// Someone waiting for a write to be confirmed: a client that sent the request
+/// (`asked`), or a read of its id (no `asked`).
+template <class Record, class Answer>
+struct caller {
+  std::optional<Record> asked;
+  int64_t wait_ms = 0;
+  callback<Answer> done;
+};
+
 /// A client waiting for a decision.
-template <class Answer>
+template <class Record, class Answer>
 struct waiter {
   uint64_t token = 0;
+  std::optional<Record> asked;
+  /// The record when the wait began (the answer if nothing newer comes).
+  Record last;
   callback<Answer> done;
 };
 
@@ -190,42 +245,115 @@ struct waiter {
 template <class Record, class Answer>
 struct in_flight {
   Record request;
-  std::vector<std::pair<int64_t, callback<Answer>>> callers; // (wait_ms, done)
+  std::vector<caller<Record, Answer>> callers;
 };
 
-/// Everything the gateway keeps about one kind of request (purchases or item
-/// commands): what the view knows, what is being written, who waits.
+/// What the gateway keeps in memory about one kind of request (purchases or item
+/// commands): what is being written and who waits. What is known is in the store.
 template <class Record, class Answer>
 struct ledger {
   using record_type = Record;
   using answer_type = Answer;
   bool is_purchase = true;
-  std::unordered_map<std::string, Record> known;
   std::unordered_map<std::string, in_flight<Record, Answer>> writing;
-  std::unordered_map<std::string, std::vector<waiter<Answer>>> waiters;
+  std::unordered_map<std::string, std::vector<waiter<Record, Answer>>> waiters;
 };
 
 using purchase_ledger = ledger<domain::purchase, purchase_answer>;
 using command_ledger = ledger<domain::item_command, command_answer>;
 
+/// Keyed requests whose claim is written and not yet read back: whoever asks for
+/// the id meanwhile waits for the first claim too.
+struct pending_claim {
+  uint64_t token = 0;
+  std::vector<call<domain::purchase, purchase_answer>> purchases;
+  std::vector<call<domain::item_command, command_answer>> commands;
+};
+
+/// The requests this gateway wrote that are not decided yet, per partition in the
+/// order written: how far behind each partition's deciding node is. An entry is
+/// forgotten after a minute (a request that went to dead letters never gets an
+/// outcome).
+class undecided_writes {
+public:
+  explicit undecided_writes(int32_t partitions) : fifo_(static_cast<size_t>(partitions)) {}
+
+  void add(int32_t p, const std::string& id, clock_type::time_point at) {
+    fifo_[static_cast<size_t>(p)].emplace_back(at, id);
+    open_[id] = p;
+  }
+
+  void done(const std::string& id) {
+    open_.erase(id);
+  }
+
+  /// How long the oldest undecided write of partition `p` has waited.
+  milliseconds lag(int32_t p, clock_type::time_point now) {
+    auto& q = fifo_[static_cast<size_t>(p)];
+    while (!q.empty()) {
+      auto it = open_.find(q.front().second);
+      if (it == open_.end()) {
+        q.pop_front();
+      } else if (now - q.front().first > forget) {
+        open_.erase(it);
+        q.pop_front();
+      } else {
+        return std::chrono::duration_cast<milliseconds>(now - q.front().first);
+      }
+    }
+    return milliseconds{0};
+  }
+
+  void sweep(clock_type::time_point now) {
+    for (int32_t p = 0; p < static_cast<int32_t>(fifo_.size()); ++p)
+      lag(p, now);
+  }
+
+  size_t size() const noexcept {
+    return open_.size();
+  }
+
+private:
+  static constexpr std::chrono::seconds forget{60};
+  std::vector<std::deque<std::pair<clock_type::time_point, std::string>>> fifo_;
+  std::unordered_map<std::string, int32_t> open_;
+};
+
+/// What the actor is given at spawn.
+struct settings {
+  kafka::producer* producer = nullptr;
+  view_store* store = nullptr;
+  stats* counters = nullptr;
+  kafka::topic_names topics;
+  std::string node_id;
+  int32_t partitions = 1;
+  milliseconds remember{0};
+  milliseconds write_timeout{0};
+  milliseconds max_decision_lag{0};
+  std::optional<int64_t> oldest_claim;
+};
+
 struct gateway_state {
-  // The committed view.
+  settings cfg;
+  /// The committed view of every item (bounded by the number of items).
   std::map<std::string, domain::item> items;
-  purchase_ledger purchases{true, {}, {}, {}};
-  command_ledger commands{false, {}, {}, {}};
-  /// When each purchase or command was first seen, oldest first, for pruning.
-  std::deque<std::pair<clock_type::time_point, std::pair<bool, std::string>>> seen;
-  /// token -> (is_purchase, id)
-  std::unordered_map<uint64_t, std::pair<bool, std::string>> deadlines;
+  purchase_ledger purchases{true, {}, {}};
+  command_ledger commands{false, {}, {}};
+  std::unordered_map<std::string, pending_claim> claiming;
+  /// What each armed token is the deadline of.
+  struct deadline {
+    enum class kind { purchase_waiter, command_waiter, claim } what = kind::claim;
+    std::string id;
+  };
+  std::unordered_map<uint64_t, deadline> deadlines;
   uint64_t next_token = 1;
   /// Set once the node stops: no wait lasts beyond it.
   std::optional<clock_type::time_point> drain_until;
-
-  // Set at spawn.
-  kafka::producer* producer = nullptr;
-  kafka::topic_names topics;
-  stats* counters = nullptr;
-  milliseconds remember{0};
+  std::unique_ptr<undecided_writes> undecided;
+  /// The time of the oldest claim stored (kept in the store for the next start).
+  std::optional<int64_t> oldest_claim;
+  /// Set once the store failed: nothing is answered from it any more.
+  std::string store_failure;
 
   static inline const char* name = "bps.gateway";
 };
@@ -254,62 +382,143 @@ public:
 
   // -- requests ----------------------------------------------------------------
 
-  /// Writes a request unless one with its id is known or being written: then the
-  /// caller gets that one (or a conflict, if it is another request).
+  /// A request from a client. A keyed one is decided by the first claim of its id:
+  /// known already (a retry, or another request: refused), or claimed now.
   template <class L>
-  void submit(L& l, typename L::record_type request, int64_t wait_ms,
+  void submit(L& l, typename L::record_type request, bool keyed, int64_t wait_ms,
               callback<typename L::answer_type> done) {
+    if (!st_.store_failure.empty())
+      return done(result_of(request, answer::unavailable, store_problem()));
+    if (!keyed)
+      return proceed(l, std::move(request), wait_ms, std::move(done));
     auto id = id_of(request);
-    if (auto it = l.writing.find(id); it != l.writing.end()) {
-      if (!same_request(it->second.request, request))
-        return done(conflict_answer(it->second.request));
-      it->second.callers.emplace_back(wait_ms, std::move(done));
+    auto first = st_.cfg.store->claim(id);
+    if (!first) {
+      store_failed(describe(first.error()));
+      return done(result_of(request, answer::unavailable, store_problem()));
+    }
+    if (*first) {
+      if (!domain::claims(**first, request)) {
+        ++st_.cfg.counters->claim_conflicts;
+        return done(conflict_answer(**first, request));
+      }
+      return proceed(l, std::move(request), wait_ms, std::move(done));
+    }
+    if (auto it = st_.claiming.find(id); it != st_.claiming.end()) {
+      calls_of(it->second, l).push_back({std::move(request), wait_ms, std::move(done)});
       return;
     }
-    if (auto it = l.known.find(id); it != l.known.end()) {
-      if (!same_request(it->second, request))
-        return done(conflict_answer(it->second));
-      return answer_or_wait(l, id, wait_ms, std::move(done));
+    if (auto why = shed(request.item_id))
+      return done(result_of(request, answer::overloaded, *why));
+    auto c = domain::claim_of(request, st_.cfg.node_id, wall_ms());
+    auto err = st_.cfg.producer->produce_notify(
+      st_.cfg.topics.idempotency_keys, id, domain::encode(c),
+      [hdl = caf::actor{self_}, id](const caf::error& e, int32_t partition, int64_t offset) {
+        caf::anon_send(hdl, claim_done{id, e ? describe(e) : std::string{}, partition, offset});
+      });
+    if (err) {
+      ++st_.cfg.counters->write_failures;
+      return done(
+        result_of(request, answer::unavailable,
+                  "the claim of its Idempotency-Key could not be written: " + describe(err)));
     }
-    const auto& topic = l.is_purchase ? st_.topics.purchases : st_.topics.item_commands;
-    auto err = st_.producer->produce_notify(
+    ++st_.cfg.counters->claims_written;
+    auto& pending = st_.claiming[id];
+    pending.token = arm(gateway_state::deadline::kind::claim, id, st_.cfg.write_timeout.count());
+    calls_of(pending, l).push_back({std::move(request), wait_ms, std::move(done)});
+  }
+
+  /// A request whose id is its own (random, or claimed first for it): answered from
+  /// what is known of the id, or written.
+  template <class L>
+  void proceed(L& l, typename L::record_type request, int64_t wait_ms,
+               callback<typename L::answer_type> done) {
+    auto id = id_of(request);
+    if (auto it = l.writing.find(id); it != l.writing.end()) {
+      if (!domain::same_request(it->second.request, request))
+        return done(conflict_answer(it->second.request, request));
+      it->second.callers.push_back({std::move(request), wait_ms, std::move(done)});
+      return;
+    }
+    auto known = lookup(l, id);
+    if (!known) {
+      store_failed(describe(known.error()));
+      return done(result_of(request, answer::unavailable, store_problem()));
+    }
+    if (*known) {
+      if (!domain::same_request(**known, request))
+        return done(conflict_answer(**known, request));
+      return answer_or_wait(l, **known, std::move(request), wait_ms, std::move(done));
+    }
+    // Nothing known of the id: write it (also for a claimed id whose first writer
+    // died before its request was written; a second copy of a request that was
+    // written after all goes to dead letters, never decided twice).
+    if (auto why = shed(request.item_id))
+      return done(result_of(request, answer::overloaded, *why));
+    const auto& topic = l.is_purchase ? st_.cfg.topics.purchases : st_.cfg.topics.item_commands;
+    auto err = st_.cfg.producer->produce_notify(
       topic, request.item_id, domain::encode(request),
       [hdl = caf::actor{self_}, id, is_purchase = l.is_purchase](const caf::error& e, int32_t,
                                                                  int64_t) {
         caf::anon_send(hdl, write_done{id, is_purchase, e ? describe(e) : std::string{}});
       });
-    ++st_.counters->writes;
+    ++st_.cfg.counters->writes;
     if (err) {
-      ++st_.counters->write_failures;
+      ++st_.cfg.counters->write_failures;
       return done(result_of(request, answer::unavailable, describe(err)));
     }
+    st_.undecided->add(partition_of(request.item_id), id, clock_type::now());
+    st_.cfg.counters->undecided = st_.undecided->size();
     auto& entry = l.writing[id];
-    entry.request = std::move(request);
-    entry.callers.emplace_back(wait_ms, std::move(done));
+    entry.request = request;
+    entry.callers.push_back({std::move(request), wait_ms, std::move(done)});
   }
 
   template <class L>
   void query(L& l, const std::string& id, int64_t wait_ms, callback<typename L::answer_type> done) {
-    if (l.writing.count(id) > 0 || l.known.count(id) > 0)
-      return answer_or_wait(l, id, wait_ms, std::move(done));
     typename L::record_type none;
     set_id(none, id);
-    done(result_of(none, answer::not_found, {}));
+    if (auto it = l.writing.find(id); it != l.writing.end()) {
+      it->second.callers.push_back({std::nullopt, wait_ms, std::move(done)});
+      return;
+    }
+    if (!st_.store_failure.empty())
+      return done(result_of(none, answer::unavailable, store_problem()));
+    auto known = lookup(l, id);
+    if (!known) {
+      store_failed(describe(known.error()));
+      return done(result_of(none, answer::unavailable, store_problem()));
+    }
+    if (!*known)
+      return done(result_of(none, answer::not_found, {}));
+    answer_or_wait(l, **known, std::nullopt, wait_ms, std::move(done));
   }
 
   template <class L>
-  void answer_or_wait(L& l, const std::string& id, int64_t wait_ms,
+  void answer_or_wait(L& l, const typename L::record_type& record,
+                      std::optional<typename L::record_type> asked, int64_t wait_ms,
                       callback<typename L::answer_type> done) {
-    auto it = l.known.find(id);
-    if (it == l.known.end()) { // still being written: wait for that first
-      l.writing.find(id)->second.callers.emplace_back(wait_ms, std::move(done));
-      return;
-    }
     wait_ms = capped(wait_ms);
-    if (decided(it->second) || wait_ms <= 0)
-      return done(result_of(it->second, decided(it->second) ? answer::done : answer::pending, {}));
-    auto token = arm(l.is_purchase, id, wait_ms);
-    l.waiters[id].push_back({token, std::move(done)});
+    if (decided(record) || wait_ms <= 0)
+      return deliver(done, asked, record, decided(record) ? answer::done : answer::pending);
+    auto kind = l.is_purchase ? gateway_state::deadline::kind::purchase_waiter
+                              : gateway_state::deadline::kind::command_waiter;
+    auto token = arm(kind, id_of(record), wait_ms);
+    ++st_.cfg.counters->waiting;
+    l.waiters[id_of(record)].push_back({token, std::move(asked), record, std::move(done)});
+  }
+
+  /// The last check before an answer leaves: a client is never answered with
+  /// another request than the one it sent.
+  template <class Record, class Answer>
+  void deliver(const callback<Answer>& done, const std::optional<Record>& asked,
+               const Record& record, answer status) {
+    if (asked && !domain::same_request(*asked, record)) {
+      spdlog::error("gateway: {} {} holds another request than a client sent; refused",
+                    kind_name(record), id_of(record));
+      return done(conflict_answer(record, *asked));
+    }
+    done(result_of(record, status, {}));
   }
 
   /// The fate of a write: failed (everyone who asked hears so), or durable (the
@@ -321,22 +530,62 @@ public:
       return;
     auto& entry = node.mapped();
     if (!error.empty()) {
-      ++st_.counters->write_failures;
-      for (auto& [wait, done] : entry.callers)
-        done(result_of(entry.request, answer::unavailable, error));
+      ++st_.cfg.counters->write_failures;
+      st_.undecided->done(id);
+      st_.cfg.counters->undecided = st_.undecided->size();
+      for (auto& c : entry.callers)
+        c.done(result_of(entry.request, answer::unavailable, error));
       return;
     }
-    remember(l, entry.request);
-    for (auto& [wait, done] : entry.callers)
-      answer_or_wait(l, id, wait, std::move(done));
+    auto record = entry.request;
+    if (st_.store_failure.empty()) {
+      auto known = lookup(l, id);
+      if (!known) {
+        store_failed(describe(known.error()));
+      } else if (*known) {
+        record = **known; // the reader was faster
+      } else {
+        view_store::batch b;
+        b.put(entry.request, wall_ms());
+        if (auto err = st_.cfg.store->write(b))
+          store_failed(describe(err));
+      }
+    }
+    for (auto& c : entry.callers)
+      answer_or_wait(l, record, std::move(c.asked), c.wait_ms, std::move(c.done));
+  }
+
+  /// The fate of a claim: a claim Kafka did not take fails its requests now.
+  void claimed(const claim_done& m) {
+    if (m.error.empty())
+      return; // decided once the reader reads the id's first claim
+    auto node = st_.claiming.extract(m.id);
+    if (node.empty())
+      return;
+    ++st_.cfg.counters->write_failures;
+    st_.deadlines.erase(node.mapped().token);
+    fail_claim(node.mapped(),
+               "the claim of its Idempotency-Key could not be written to Kafka: " + m.error);
+  }
+
+  /// The first claim of `id` is known: every request waiting for it is decided.
+  void resolve_claim(const domain::claim& first) {
+    auto node = st_.claiming.extract(first.id);
+    if (node.empty())
+      return;
+    auto& pending = node.mapped();
+    st_.deadlines.erase(pending.token);
+    for (auto& c : pending.purchases)
+      decide_by_claim(st_.purchases, first, std::move(c));
+    for (auto& c : pending.commands)
+      decide_by_claim(st_.commands, first, std::move(c));
   }
 
   // -- deadlines ---------------------------------------------------------------
 
-  uint64_t arm(bool is_purchase, const std::string& id, int64_t wait_ms) {
+  uint64_t arm(gateway_state::deadline::kind what, const std::string& id, int64_t wait_ms) {
     auto token = st_.next_token++;
-    st_.deadlines.emplace(token, std::make_pair(is_purchase, id));
-    ++st_.counters->waiting;
+    st_.deadlines.emplace(token, gateway_state::deadline{what, id});
     self_->delayed_send(self_, milliseconds{wait_ms}, atom::gw_expire_v, token);
     return token;
   }
@@ -345,14 +594,28 @@ public:
     auto it = st_.deadlines.find(token);
     if (it == st_.deadlines.end())
       return; // answered already
-    bool is_purchase = it->second.first;
-    std::string id = std::move(it->second.second);
+    auto d = std::move(it->second);
     st_.deadlines.erase(it);
-    --st_.counters->waiting;
-    if (is_purchase)
-      take_waiter(st_.purchases, id, token);
-    else
-      take_waiter(st_.commands, id, token);
+    switch (d.what) {
+      case gateway_state::deadline::kind::claim: {
+        auto node = st_.claiming.extract(d.id);
+        if (!node.empty())
+          fail_claim(node.mapped(),
+                     st_.drain_until
+                       ? std::string{"the node stopped before the claim of its Idempotency-Key "
+                                     "was read back; retry with the same key"}
+                       : fmt::format("the claim of its Idempotency-Key is written, but this node "
+                                     "has not read it back within {} ms; retry with the same key",
+                                     st_.cfg.write_timeout.count()));
+        return;
+      }
+      case gateway_state::deadline::kind::purchase_waiter:
+        --st_.cfg.counters->waiting;
+        return take_waiter(st_.purchases, d.id, token);
+      case gateway_state::deadline::kind::command_waiter:
+        --st_.cfg.counters->waiting;
+        return take_waiter(st_.commands, d.id, token);
+    }
   }
 
   template <class L>
@@ -363,11 +626,11 @@ public:
     auto& list = it->second;
     for (auto w = list.begin(); w != list.end(); ++w) {
       if (w->token == token) {
-        auto done = std::move(w->done);
+        auto taken = std::move(*w);
         list.erase(w);
         if (list.empty())
           l.waiters.erase(it);
-        done(result_of(l.known[id], answer::pending, {}));
+        deliver(taken.done, taken.asked, taken.last, answer::pending);
         return;
       }
     }
@@ -375,8 +638,8 @@ public:
 
   // -- stopping ----------------------------------------------------------------
 
-  /// From now on nobody waits past `bound_ms`: each waiter gets a second
-  /// deadline at the bound (the first of its two to fire answers it).
+  /// From now on nobody waits past `bound_ms`: each deadline gets a second one at
+  /// the bound (the first of its two to fire answers it).
   void drain(int64_t bound_ms) {
     st_.drain_until = clock_type::now() + milliseconds{bound_ms};
     for (const auto& entry : st_.deadlines)
@@ -393,125 +656,103 @@ public:
   }
 
   /// Before the actor quits: whoever waits hears what the view knows (pending),
-  /// and the callers of a write Kafka has not confirmed hear that its fate is
-  /// unknown. Nobody is dropped without an answer.
+  /// and the callers of a write or claim Kafka has not confirmed hear that its fate
+  /// is unknown. Nobody is dropped without an answer.
   void answer_everyone() {
     answer_all(st_.purchases);
     answer_all(st_.commands);
+    for (auto& [id, pending] : st_.claiming)
+      fail_claim(pending, "the node stopped before the claim of its Idempotency-Key was read "
+                          "back; retry with the same key");
+    st_.claiming.clear();
     st_.deadlines.clear();
-    st_.counters->waiting = 0;
+    st_.cfg.counters->waiting = 0;
   }
 
   template <class L>
   void answer_all(L& l) {
     for (auto& [id, list] : l.waiters)
       for (auto& w : list)
-        w.done(result_of(l.known[id], answer::pending, {}));
+        deliver(w.done, w.asked, w.last, answer::pending);
     l.waiters.clear();
     for (auto& [id, entry] : l.writing)
-      for (auto& caller : entry.callers)
-        caller.second(result_of(entry.request, answer::unavailable,
-                                "the node stopped before Kafka confirmed the write, which may or "
-                                "may not have been written"));
+      for (auto& c : entry.callers)
+        c.done(result_of(entry.request, answer::unavailable,
+                         "the node stopped before Kafka confirmed the write, which may or may "
+                         "not have been written"));
     l.writing.clear();
   }
 
   // -- the view ----------------------------------------------------------------
 
   void apply(view_batch& b) {
-    st_.counters->view_records += b.items.size() + b.purchases.size() + b.commands.size();
+    auto& counters = *st_.cfg.counters;
+    counters.view_records
+      += b.items.size() + b.purchases.size() + b.commands.size() + b.claims.size();
     for (auto& it : b.items)
       put_item(std::move(it));
-    for (auto& p : b.purchases)
-      if (on_record(st_.purchases, p))
-        on_purchase_decided(p);
-    for (auto& c : b.commands)
-      if (on_record(st_.commands, c) && c.status == domain::command_status::applied)
-        apply_to_view(c);
-    for (auto& p : b.purchases)
+    counters.items = st_.items.size();
+    std::vector<domain::purchase> decided_purchases;
+    std::vector<domain::item_command> decided_commands;
+    if (st_.store_failure.empty()) {
+      if (auto err = absorb(b, decided_purchases, decided_commands)) {
+        store_failed(describe(err));
+        decided_purchases.clear();
+        decided_commands.clear();
+      }
+    }
+    if (!st_.store_failure.empty()) {
+      // Without a store the waiters still hear the outcomes they wait for.
+      for (const auto& p : b.purchases)
+        if (decided(p))
+          decided_purchases.push_back(p);
+      for (const auto& c : b.commands)
+        if (decided(c))
+          decided_commands.push_back(c);
+    }
+    for (const auto& p : decided_purchases) {
+      on_purchase_decided(p);
+      st_.undecided->done(p.purchase_id);
       resolve(st_.purchases, p);
-    for (auto& c : b.commands)
+    }
+    for (const auto& c : decided_commands) {
+      if (c.status == domain::command_status::applied)
+        apply_to_view(c);
+      st_.undecided->done(c.command_id);
       resolve(st_.commands, c);
-    st_.counters->items = st_.items.size();
-  }
-
-  void put_item(domain::item x) {
-    auto [it, added] = st_.items.try_emplace(x.item_id, x);
-    if (!added && x.version > it->second.version)
-      it->second = std::move(x);
-  }
-
-  template <class L>
-  void remember(L& l, const typename L::record_type& x) {
-    if (l.known.try_emplace(id_of(x), x).second)
-      st_.seen.emplace_back(clock_type::now(), std::make_pair(l.is_purchase, id_of(x)));
-  }
-
-  /// Takes a record read from the log; true if it is an outcome seen for the first time.
-  template <class L>
-  bool on_record(L& l, const typename L::record_type& x) {
-    if (!decided(x)) {
-      remember(l, x);
-      return false;
     }
-    auto [it, added] = l.known.try_emplace(id_of(x), x);
-    if (added) {
-      st_.seen.emplace_back(clock_type::now(), std::make_pair(l.is_purchase, id_of(x)));
-      return true;
+    counters.undecided = st_.undecided->size();
+    if (auto now = clock_type::now(); now >= next_memory_check_) {
+      next_memory_check_ = now + std::chrono::seconds{5};
+      measure_store();
     }
-    if (decided(it->second))
-      return false; // the first outcome counts (a second one cannot be committed)
-    it->second = x;
-    return true;
   }
 
-  /// Answers everyone waiting for this record's id, if it is decided.
-  template <class L>
-  void resolve(L& l, const typename L::record_type& x) {
-    if (!decided(x))
+  void measure_store() {
+    if (!st_.store_failure.empty())
       return;
-    auto w = l.waiters.extract(id_of(x));
-    if (w.empty())
-      return;
-    auto current = l.known[id_of(x)];
-    for (auto& waiting : w.mapped()) {
-      st_.deadlines.erase(waiting.token);
-      --st_.counters->waiting;
-      waiting.done(result_of(current, answer::done, {}));
-    }
-  }
-
-  void on_purchase_decided(const domain::purchase& p) {
-    if (p.status != domain::purchase_status::successful) {
-      ++st_.counters->purchases_failed;
-      return;
-    }
-    ++st_.counters->purchases_successful;
-    apply_to_view(p);
-  }
-
-  /// Outcomes carry the item's version and quantity after them: the view takes
-  /// them at once, so that a client answered 200/201 reads its write even before
-  /// the item's snapshot is read.
-  template <class Outcome>
-  void apply_to_view(const Outcome& x) {
-    auto it = st_.items.find(x.item_id);
-    auto current = it == st_.items.end() ? std::nullopt : std::optional<domain::item>{it->second};
-    if (auto next = view_after(current, x))
-      st_.items.insert_or_assign(x.item_id, std::move(*next));
+    auto bytes = st_.cfg.store->memory_bytes();
+    if (!bytes)
+      return store_failed(describe(bytes.error()));
+    st_.cfg.counters->store_memory_bytes = *bytes;
   }
 
   void prune() {
-    auto horizon = clock_type::now() - st_.remember;
-    while (!st_.seen.empty() && st_.seen.front().first < horizon) {
-      const auto& [is_purchase, id] = st_.seen.front().second;
-      // Never forget what someone still waits for.
-      if (is_purchase && st_.purchases.waiters.count(id) == 0)
-        st_.purchases.known.erase(id);
-      else if (!is_purchase && st_.commands.waiters.count(id) == 0)
-        st_.commands.known.erase(id);
-      st_.seen.pop_front();
+    st_.undecided->sweep(clock_type::now());
+    st_.cfg.counters->undecided = st_.undecided->size();
+    if (!st_.store_failure.empty())
+      return;
+    auto horizon = wall_ms() - st_.cfg.remember.count();
+    constexpr size_t chunk = 20000;
+    for (int rounds = 0; rounds < 50; ++rounds) {
+      auto n = st_.cfg.store->prune(horizon, chunk);
+      if (!n)
+        return store_failed(describe(n.error()));
+      st_.cfg.counters->pruned += *n;
+      if (*n < chunk)
+        break;
     }
+    measure_store();
   }
 
   void get(item_query& m) {
@@ -532,12 +773,235 @@ public:
   }
 
 private:
+  /// Takes a batch into the store (one write, positions included); collects the
+  /// outcomes seen for the first time. The first claim of each id enters the index,
+  /// and the requests waiting for it are decided once the write is done.
+  caf::error absorb(const view_batch& b, std::vector<domain::purchase>& decided_purchases,
+                    std::vector<domain::item_command>& decided_commands) {
+    auto& store = *st_.cfg.store;
+    view_store::batch wb;
+    std::unordered_map<std::string, const domain::claim*> new_claims;
+    std::vector<const domain::claim*> claim_order;
+    auto oldest = st_.oldest_claim;
+    for (const auto& c : b.claims) {
+      if (new_claims.count(c.id) > 0)
+        continue;
+      auto have = store.claim(c.id);
+      if (!have)
+        return std::move(have.error());
+      if (*have)
+        continue; // not the first claim of its id
+      wb.put(c);
+      new_claims.emplace(c.id, &c);
+      claim_order.push_back(&c);
+      if (!oldest || c.claimed_at_ms < *oldest)
+        oldest = c.claimed_at_ms;
+    }
+    if (oldest != st_.oldest_claim)
+      wb.oldest_claim(*oldest);
+    auto claimed = [&](const std::string& id) -> caf::expected<bool> {
+      if (new_claims.count(id) > 0)
+        return true;
+      auto have = store.claim(id);
+      if (!have)
+        return std::move(have.error());
+      return have->has_value();
+    };
+    auto horizon = wall_ms() - st_.cfg.remember.count();
+    std::unordered_map<std::string, domain::purchase> seen_purchases;
+    for (size_t i = 0; i < b.purchases.size(); ++i)
+      if (auto err = absorb_record(st_.purchases, b.purchases[i], b.purchase_times[i], horizon,
+                                   claimed, seen_purchases, decided_purchases, wb))
+        return err;
+    std::unordered_map<std::string, domain::item_command> seen_commands;
+    for (size_t i = 0; i < b.commands.size(); ++i)
+      if (auto err = absorb_record(st_.commands, b.commands[i], b.command_times[i], horizon,
+                                   claimed, seen_commands, decided_commands, wb))
+        return err;
+    for (const auto& po : b.positions)
+      wb.position({po.topic, po.partition}, po.offset);
+    if (!wb.empty())
+      if (auto err = store.write(wb))
+        return err;
+    st_.oldest_claim = oldest;
+    for (const auto* c : claim_order)
+      resolve_claim(*c);
+    return {};
+  }
+
+  template <class L, class Claimed>
+  caf::error
+  absorb_record(L& l, const typename L::record_type& x, int64_t at_ms, int64_t horizon,
+                Claimed& claimed, std::unordered_map<std::string, typename L::record_type>& seen,
+                std::vector<typename L::record_type>& decided_now, view_store::batch& wb) {
+    const auto& id = id_of(x);
+    std::optional<typename L::record_type> existing;
+    if (auto it = seen.find(id); it != seen.end()) {
+      existing = it->second;
+    } else {
+      auto got = lookup(l, id);
+      if (!got)
+        return std::move(got.error());
+      existing = std::move(*got);
+    }
+    if (!existing && at_ms < horizon) {
+      // Older than the window: kept only for a claimed id (its retries are answered
+      // at any time).
+      auto c = claimed(id);
+      if (!c)
+        return std::move(c.error());
+      if (!*c)
+        return {};
+    }
+    if (!decided(x)) {
+      if (!existing) {
+        wb.put(x, at_ms);
+        seen[id] = x;
+      }
+      return {};
+    }
+    if (existing && decided(*existing))
+      return {}; // the first outcome counts (a second one cannot be committed)
+    wb.put(x, existing ? std::nullopt : std::optional<int64_t>{at_ms});
+    seen[id] = x;
+    decided_now.push_back(x);
+    return {};
+  }
+
+  /// Answers everyone waiting for this record's id; it is decided.
+  template <class L>
+  void resolve(L& l, const typename L::record_type& x) {
+    auto w = l.waiters.extract(id_of(x));
+    if (w.empty())
+      return;
+    for (auto& waiting : w.mapped()) {
+      st_.deadlines.erase(waiting.token);
+      --st_.cfg.counters->waiting;
+      deliver(waiting.done, waiting.asked, x, answer::done);
+    }
+  }
+
+  template <class L>
+  void decide_by_claim(L& l, const domain::claim& first,
+                       call<typename L::record_type, typename L::answer_type> c) {
+    if (!domain::claims(first, c.request)) {
+      ++st_.cfg.counters->claim_conflicts;
+      return c.done(conflict_answer(first, c.request));
+    }
+    proceed(l, std::move(c.request), c.wait_ms, std::move(c.done));
+  }
+
+  void fail_claim(pending_claim& pending, const std::string& why) {
+    for (auto& c : pending.purchases)
+      c.done(result_of(c.request, answer::unavailable, why));
+    for (auto& c : pending.commands)
+      c.done(result_of(c.request, answer::unavailable, why));
+  }
+
+  /// The store failed: the view's state is unknown from now on. What needs it is
+  /// answered `unavailable` (503), never "not found", until the node restarts.
+  void store_failed(const std::string& why) {
+    if (!st_.store_failure.empty())
+      return;
+    st_.store_failure = why;
+    st_.cfg.counters->store_failed = true;
+    spdlog::error("gateway: the view's store failed: {}; from now on this node answers 503 to "
+                  "every request that needs it (restart the node)",
+                  why);
+    for (auto& [id, pending] : st_.claiming) {
+      st_.deadlines.erase(pending.token);
+      fail_claim(pending, store_problem());
+    }
+    st_.claiming.clear();
+  }
+
+  std::string store_problem() const {
+    return "this node's view store failed (" + st_.store_failure
+           + "); send the request to another node";
+  }
+
+  /// Why a write for this item is not taken now, if it is not.
+  std::optional<std::string> shed(const std::string& item_id) {
+    constexpr size_t most_undecided = 100000;
+    auto p = partition_of(item_id);
+    auto lag = st_.undecided->lag(p, clock_type::now());
+    std::optional<std::string> why;
+    if (st_.cfg.max_decision_lag.count() > 0 && lag > st_.cfg.max_decision_lag)
+      why = fmt::format("item {}'s partition {} has a request this node wrote {} ms ago and "
+                        "that is not decided yet (the limit is {} ms): the node deciding it is "
+                        "behind or away; retry in a moment",
+                        item_id, p, lag.count(), st_.cfg.max_decision_lag.count());
+    else if (st_.undecided->size() >= most_undecided)
+      why = fmt::format("{} requests this node wrote are not decided yet; retry in a moment",
+                        st_.undecided->size());
+    if (why)
+      ++st_.cfg.counters->shed;
+    return why;
+  }
+
+  int32_t partition_of(const std::string& item_id) const {
+    return kafka::partition_for(item_id, st_.cfg.partitions);
+  }
+
+  caf::expected<std::optional<domain::purchase>> lookup(purchase_ledger&, const std::string& id) {
+    return st_.cfg.store->purchase(id);
+  }
+
+  caf::expected<std::optional<domain::item_command>> lookup(command_ledger&,
+                                                            const std::string& id) {
+    return st_.cfg.store->command(id);
+  }
+
+  static std::vector<call<domain::purchase, purchase_answer>>& calls_of(pending_claim& p,
+                                                                        purchase_ledger&) {
+    return p.purchases;
+  }
+
+  static std::vector<call<domain::item_command, command_answer>>& calls_of(pending_claim& p,
+                                                                           command_ledger&) {
+    return p.commands;
+  }
+
+  void put_item(domain::item x) {
+    auto [it, added] = st_.items.try_emplace(x.item_id, x);
+    if (!added && x.version > it->second.version)
+      it->second = std::move(x);
+  }
+
+  void on_purchase_decided(const domain::purchase& p) {
+    if (p.status != domain::purchase_status::successful) {
+      ++st_.cfg.counters->purchases_failed;
+      return;
+    }
+    ++st_.cfg.counters->purchases_successful;
+    apply_to_view(p);
+  }
+
+  /// Outcomes carry the item's version and quantity after them: the view takes
+  /// them at once, so that a client answered 200/201 reads its write even before
+  /// the item's snapshot is read.
+  template <class Outcome>
+  void apply_to_view(const Outcome& x) {
+    auto it = st_.items.find(x.item_id);
+    auto current = it == st_.items.end() ? std::nullopt : std::optional<domain::item>{it->second};
+    if (auto next = view_after(current, x))
+      st_.items.insert_or_assign(x.item_id, std::move(*next));
+  }
+
   static void set_id(domain::purchase& p, const std::string& id) {
     p.purchase_id = id;
   }
 
   static void set_id(domain::item_command& c, const std::string& id) {
     c.command_id = id;
+  }
+
+  static const char* kind_name(const domain::purchase&) {
+    return "purchase";
+  }
+
+  static const char* kind_name(const domain::item_command&) {
+    return "command";
   }
 
   static purchase_answer result_of(const domain::purchase& p, answer status, std::string message) {
@@ -552,43 +1016,51 @@ private:
     return a;
   }
 
-  static purchase_answer conflict_answer(const domain::purchase& existing) {
-    return {answer::conflict, existing,
-            fmt::format("this Idempotency-Key was used for another request (purchase {} of {} "
-                        "x {} by {}); use a new key for a new request",
-                        existing.purchase_id, existing.quantity, existing.item_id,
-                        existing.purchased_by)};
+  template <class Record>
+  auto conflict_answer(const domain::claim& first, const Record& asked) {
+    return result_of(asked, answer::conflict,
+                     fmt::format("this Idempotency-Key was used first for another request ({}, "
+                                 "claimed by {} at {}); use a new key for a new request",
+                                 domain::describe_request(first), first.node,
+                                 utc(first.claimed_at_ms)));
   }
 
-  static command_answer conflict_answer(const domain::item_command& existing) {
-    return {answer::conflict, existing, std::nullopt,
-            fmt::format("this Idempotency-Key was used for another request (command {} on "
-                        "item {}); use a new key for a new request",
-                        existing.command_id, existing.item_id)};
+  template <class Record>
+  auto conflict_answer(const Record& existing, const Record& asked) {
+    return conflict_answer(domain::claim_of(existing, "?", 0), asked);
   }
 
   gateway_actor* self_;
   gateway_state& st_;
+  clock_type::time_point next_memory_check_{};
 };
 
-caf::behavior gateway_impl(gateway_actor* self, kafka::producer* producer,
-                           kafka::topic_names topics, stats* counters, milliseconds remember) {
-  self->state.producer = producer;
-  self->state.topics = std::move(topics);
-  self->state.counters = counters;
-  self->state.remember = remember;
+caf::behavior gateway_impl(gateway_actor* self, settings cfg) {
+  auto prune_every = std::clamp(cfg.remember / 4, milliseconds{1000}, milliseconds{60000});
+  self->state.undecided = std::make_unique<undecided_writes>(cfg.partitions);
+  self->state.oldest_claim = cfg.oldest_claim;
+  self->state.cfg = std::move(cfg);
   auto logic = std::make_shared<actor_logic>(self);
-  self->delayed_send(self, std::chrono::seconds{60}, atom::gw_prune_v);
+  self->delayed_send(self, prune_every, atom::gw_prune_v);
+  // The heartbeat: how long a message sent now waits in the mailbox before it is
+  // handled, what every new request would wait (admit() reads it).
+  constexpr milliseconds beat{100};
+  auto due = [beat] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             (clock_type::now() + beat).time_since_epoch())
+      .count();
+  };
+  self->delayed_send(self, beat, atom::gw_tick_v, due());
   auto& st = self->state;
   return {
     [logic, &st](purchase_submit& m) {
-      logic->submit(st.purchases, std::move(m.request), m.wait_ms, std::move(m.done));
+      logic->submit(st.purchases, std::move(m.request), m.keyed, m.wait_ms, std::move(m.done));
     },
     [logic, &st](purchase_query& m) {
       logic->query(st.purchases, m.purchase_id, m.wait_ms, std::move(m.done));
     },
     [logic, &st](command_submit& m) {
-      logic->submit(st.commands, std::move(m.request), m.wait_ms, std::move(m.done));
+      logic->submit(st.commands, std::move(m.request), m.keyed, m.wait_ms, std::move(m.done));
     },
     [logic](item_query& m) { logic->get(m); },
     [logic](page_query& m) { logic->page(m); },
@@ -599,15 +1071,23 @@ caf::behavior gateway_impl(gateway_actor* self, kafka::producer* producer,
       else
         logic->written(st.commands, m.id, m.error);
     },
+    [logic](claim_done& m) { logic->claimed(m); },
     [logic](atom::gw_expire, uint64_t token) { logic->expire(token); },
     [logic](atom::gw_drain, int64_t bound_ms) { logic->drain(bound_ms); },
     [self, logic](atom::gw_stop) {
       logic->answer_everyone();
       self->quit();
     },
-    [self, logic](atom::gw_prune) {
+    [self, &st, beat, due](atom::gw_tick, int64_t due_ns) {
+      auto now
+        = std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now().time_since_epoch())
+            .count();
+      st.cfg.counters->queue_delay_ms = std::max<int64_t>(0, (now - due_ns) / 1000000);
+      self->delayed_send(self, beat, atom::gw_tick_v, due());
+    },
+    [self, logic, prune_every](atom::gw_prune) {
       logic->prune();
-      self->delayed_send(self, std::chrono::seconds{60}, atom::gw_prune_v);
+      self->delayed_send(self, prune_every, atom::gw_prune_v);
     },
   };
 }
@@ -621,8 +1101,16 @@ struct gateway::impl {
   caf::actor actor;
   std::unique_ptr<kafka::producer> producer;
   std::unique_ptr<kafka::consumer> reader;
-  std::vector<kafka::partition_offset> start_positions;
-  stats counters;
+  std::unique_ptr<view_store> store;
+  /// A private store directory (no --state-dir), removed at stop.
+  std::string temp_dir;
+  /// Where the store has read each partition to (none: not read yet).
+  std::map<kafka::topic_partition, int64_t> stored_positions;
+  std::optional<int64_t> oldest_claim;
+  int32_t partitions = 1;
+  milliseconds remember{0};
+  milliseconds max_queue_delay{0};
+  mutable stats counters;
   /// Set once the actor is gone: the threads close their Kafka clients and end.
   std::atomic<bool> stop{false};
   /// How long the delivery thread may flush the producer once stopped.
@@ -644,14 +1132,35 @@ struct gateway::impl {
     producer.reset();
   }
 
+  /// Reads the view in two steps: first the claims, to their end (so that the
+  /// purchases and commands older than the window are kept exactly for the ids
+  /// claimed), then everything, from the store's positions (or, for partitions
+  /// the store has not read: items from the beginning, purchases and commands from
+  /// the window's start or the oldest claim's, whichever is earlier).
   void read_view() {
+    std::map<kafka::topic_partition, int64_t> next = stored_positions;
+    std::set<kafka::topic_partition> dirty;
     std::set<kafka::topic_partition> not_at_end;
-    for (const auto& po : start_positions)
-      not_at_end.insert({po.topic, po.partition});
+    std::vector<kafka::partition_offset> claims_from;
+    for (int32_t p = 0; p < partitions; ++p) {
+      kafka::topic_partition tp{topics.idempotency_keys, p};
+      auto it = next.find(tp);
+      claims_from.push_back({tp.topic, p, it == next.end() ? kafka::offset_beginning : it->second});
+      not_at_end.insert(tp);
+    }
+    if (auto err = reader->assign(claims_from)) {
+      spdlog::error("gateway: view reader: cannot read the claims: {}", describe(err));
+      return;
+    }
+    bool reading_claims = true;
+    auto oldest = oldest_claim;
     view_batch batch;
     size_t batched = 0;
     auto flush = [&] {
-      if (batched == 0)
+      for (const auto& tp : dirty)
+        batch.positions.push_back({tp.topic, tp.partition, next[tp]});
+      dirty.clear();
+      if (batched == 0 && batch.positions.empty())
         return;
       caf::anon_send(actor, std::move(batch));
       batch = view_batch{};
@@ -665,6 +1174,12 @@ struct gateway::impl {
         // does not), so that this thread sees `stop` within ~2 s.
         counters.kafka_reachable = !reader->probe(milliseconds{2000});
       }
+      if (reading_claims && not_at_end.empty()) {
+        flush();
+        if (!start_everything(next, oldest, not_at_end))
+          continue; // retried (Kafka away), or stopping
+        reading_claims = false;
+      }
       auto ev = reader->poll(milliseconds{batched > 0 ? 0 : 50});
       if (!ev) {
         spdlog::warn("gateway: view reader: {}", describe(ev.error()));
@@ -674,28 +1189,50 @@ struct gateway::impl {
         flush();
         continue;
       }
+      kafka::topic_partition tp{ev->rec.topic, ev->rec.partition};
       if (ev->what == kafka::poll_event::kind::partition_eof) {
+        if (auto it = next.find(tp);
+            tp.topic != topics.items && (it == next.end() || it->second != ev->rec.offset)) {
+          next[tp] = ev->rec.offset;
+          dirty.insert(tp);
+        }
         flush();
-        if (!not_at_end.empty()) {
-          not_at_end.erase({ev->rec.topic, ev->rec.partition});
-          if (not_at_end.empty()) {
-            counters.view_ready = true;
-            spdlog::info("gateway: view caught up");
-          }
+        if (!not_at_end.empty() && not_at_end.erase(tp) > 0 && not_at_end.empty()
+            && !reading_claims) {
+          counters.view_ready = true;
+          spdlog::info("gateway: view caught up");
         }
         continue;
       }
       const auto& rec = ev->rec;
+      if (tp.topic != topics.items) {
+        next[tp] = rec.offset + 1;
+        dirty.insert(tp);
+      }
       if (!rec.value)
         continue;
       if (rec.topic == topics.items) {
         if (auto d = domain::decode_item(*rec.value))
           batch.items.push_back(std::move(*d.value));
       } else if (rec.topic == topics.purchases) {
-        if (auto d = domain::decode_purchase(*rec.value))
+        if (auto d = domain::decode_purchase(*rec.value)) {
           batch.purchases.push_back(std::move(*d.value));
-      } else if (auto d = domain::decode_command(*rec.value)) {
-        batch.commands.push_back(std::move(*d.value));
+          batch.purchase_times.push_back(rec.timestamp_ms);
+        }
+      } else if (rec.topic == topics.item_commands) {
+        if (auto d = domain::decode_command(*rec.value)) {
+          batch.commands.push_back(std::move(*d.value));
+          batch.command_times.push_back(rec.timestamp_ms);
+        }
+      } else if (auto d = domain::decode_claim(*rec.value)) {
+        // Only a claim in its id's partition, under its id, can be first: claims of
+        // one id are ordered only within one partition.
+        if (rec.key == d.value->id
+            && rec.partition == kafka::partition_for(d.value->id, partitions)) {
+          if (!oldest || d.value->claimed_at_ms < *oldest)
+            oldest = d.value->claimed_at_ms;
+          batch.claims.push_back(std::move(*d.value));
+        }
       }
       if (++batched >= 512)
         flush();
@@ -705,6 +1242,67 @@ struct gateway::impl {
     reader->close();
     reader.reset();
   }
+
+  /// The second step of read_view(): every topic. False if it could not start yet.
+  bool start_everything(const std::map<kafka::topic_partition, int64_t>& next,
+                        std::optional<int64_t> oldest,
+                        std::set<kafka::topic_partition>& not_at_end) {
+    // Records of claimed ids are kept whatever their age: read from the oldest
+    // claim on (less a margin for clocks that differ between nodes).
+    auto since = wall_ms() - remember.count();
+    if (oldest)
+      since = std::min(since, *oldest - int64_t{10} * 60 * 1000);
+    std::vector<kafka::partition_offset> from;
+    std::vector<kafka::topic_partition> unread;
+    for (int32_t p = 0; p < partitions; ++p) {
+      from.push_back({topics.items, p, kafka::offset_beginning});
+      not_at_end.insert({topics.items, p});
+      for (const auto* topic : {&topics.purchases, &topics.item_commands}) {
+        kafka::topic_partition tp{*topic, p};
+        not_at_end.insert(tp);
+        if (auto it = next.find(tp); it != next.end())
+          from.push_back({tp.topic, p, it->second});
+        else
+          unread.push_back(tp);
+      }
+      auto claims = next.find({topics.idempotency_keys, p});
+      from.push_back({topics.idempotency_keys, p,
+                      claims == next.end() ? kafka::offset_beginning : claims->second});
+    }
+    if (!unread.empty()) {
+      auto times
+        = reader->offsets_for_time(unread, std::max<int64_t>(since, 0), milliseconds{5000});
+      if (!times) {
+        spdlog::warn("gateway: view reader: cannot find where to start reading: {}; retrying",
+                     describe(times.error()));
+        std::this_thread::sleep_for(milliseconds{200});
+        return false;
+      }
+      from.insert(from.end(), times->begin(), times->end());
+    }
+    if (auto err = reader->assign(from)) {
+      spdlog::warn("gateway: view reader: cannot assign: {}; retrying", describe(err));
+      std::this_thread::sleep_for(milliseconds{200});
+      return false;
+    }
+    spdlog::info("gateway: claims read; reading the view{}",
+                 unread.empty() ? std::string{" from the store's positions"}
+                                : fmt::format(" (purchases and commands the store has not read: "
+                                              "since {})",
+                                              utc(std::max<int64_t>(since, 0))));
+    return true;
+  }
+
+  void remove_temp_dir() {
+    if (temp_dir.empty())
+      return;
+    std::error_code ec_fs;
+    std::filesystem::remove_all(temp_dir, ec_fs);
+    if (ec_fs)
+      spdlog::warn("gateway: cannot remove the view's temporary store {}: {}", temp_dir,
+                   ec_fs.message());
+    temp_dir.clear();
+  }
 };
 
 gateway::gateway(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
@@ -712,8 +1310,8 @@ gateway::gateway(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 gateway::~gateway() {
   if (!stop(milliseconds{5000})) {
     // The actor or a thread still runs and uses the producer, the reader, the
-    // counters: leaving them allocated is the only safe choice (the node exits
-    // next).
+    // store, the counters: leaving them allocated is the only safe choice (the
+    // node exits next).
     static_cast<void>(impl_.release());
   }
 }
@@ -751,7 +1349,8 @@ bool gateway::stop(milliseconds bound) {
                     std::chrono::duration_cast<milliseconds>(deadline - clock_type::now()));
   };
   // The actor first: it answers whoever is left and quits. Nothing it uses (the
-  // producer, the counters, the callers' callbacks) may go before it is gone.
+  // producer, the store, the counters, the callers' callbacks) may go before it is
+  // gone.
   bool actor_gone = false;
   {
     caf::scoped_actor self{*p.sys};
@@ -772,6 +1371,10 @@ bool gateway::stop(milliseconds bound) {
   bool delivery_ok = join_by(p.delivery_thread, p.delivery_ended, deadline,
                              "producer's delivery thread (or its flush)");
   p.stopped = view_ok && delivery_ok;
+  if (p.stopped) {
+    p.store.reset();
+    p.remove_temp_dir();
+  }
   return p.stopped;
 }
 
@@ -779,19 +1382,93 @@ void gateway::add_message_types(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::bps_gateway>();
 }
 
-caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, const config& cfg) {
-  auto p = std::make_unique<impl>();
-  p->topics = kafka::topic_names::with_prefix(cfg.topic_prefix);
-  auto admin = kafka::admin::make(cfg.bootstrap, cfg.extra);
-  if (!admin)
-    return std::move(admin.error());
-  auto d = (*admin)->describe_topic(p->topics.purchases, cfg.write_timeout);
+namespace {
+
+/// Removes the temporary view stores of bps processes that are gone (killed before
+/// they could remove their own): each names its owner in owner.pid.
+void remove_orphaned_stores(const std::filesystem::path& base) {
+  std::error_code ec_fs;
+  for (const auto& entry : std::filesystem::directory_iterator{base, ec_fs}) {
+    auto name = entry.path().filename().string();
+    if (name.rfind("bps-gateway.", 0) != 0)
+      continue;
+    std::ifstream in{entry.path() / "owner.pid"};
+    pid_t owner = 0;
+    if (!(in >> owner) || owner <= 0)
+      continue; // not ours to judge
+    if (::kill(owner, 0) == 0 || errno != ESRCH)
+      continue; // alive (or not ours to signal)
+    std::error_code removed;
+    std::filesystem::remove_all(entry.path(), removed);
+    if (!removed)
+      spdlog::info("gateway: removed {}, the view store of process {}, which is gone",
+                   entry.path().string(), owner);
+  }
+}
+
+/// Describes a topic, retrying what is retriable (topics created a moment ago may
+/// not have leaders yet).
+caf::expected<int32_t> partitions_of(kafka::admin& admin, const std::string& topic,
+                                     milliseconds timeout) {
+  auto d = admin.describe_topic(topic, timeout);
   if (!d)
     return std::move(d.error());
   if (!*d)
-    return make_error(ec::kafka_error, "gateway: topic " + p->topics.purchases
-                                         + " does not exist (bps topics ensure)");
-  auto partitions = (*d)->partitions;
+    return make_error(ec::kafka_error,
+                      "gateway: topic " + topic + " does not exist (bps topics ensure)");
+  return (*d)->partitions;
+}
+
+} // namespace
+
+caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, const config& cfg) {
+  auto p = std::make_unique<impl>();
+  p->topics = kafka::topic_names::with_prefix(cfg.topic_prefix);
+  p->remember = cfg.remember;
+  p->max_queue_delay = cfg.max_queue_delay;
+  auto admin = kafka::admin::make(cfg.bootstrap, cfg.extra);
+  if (!admin)
+    return std::move(admin.error());
+  auto partitions = partitions_of(**admin, p->topics.purchases, cfg.write_timeout);
+  if (!partitions)
+    return std::move(partitions.error());
+  auto claim_partitions = partitions_of(**admin, p->topics.idempotency_keys, cfg.write_timeout);
+  if (!claim_partitions)
+    return std::move(claim_partitions.error());
+  if (*claim_partitions != *partitions)
+    return make_error(ec::topic_mismatch,
+                      fmt::format("gateway: topic {} has {} partitions, {} has {}; every bps "
+                                  "topic must have the same count",
+                                  p->topics.idempotency_keys, *claim_partitions,
+                                  p->topics.purchases, *partitions));
+  p->partitions = *partitions;
+
+  // The view's store: under the state directory, or private and temporary.
+  std::string dir;
+  if (cfg.state_dir.empty()) {
+    std::error_code ec_fs;
+    auto base = std::filesystem::temp_directory_path(ec_fs);
+    if (ec_fs)
+      base = "/tmp";
+    remove_orphaned_stores(base);
+    auto pattern = base / "bps-gateway.XXXXXX";
+    std::string buf = pattern.string();
+    if (::mkdtemp(buf.data()) == nullptr)
+      return make_error(ec::invalid_argument,
+                        "gateway: cannot create a temporary directory for the view's store ("
+                          + pattern.string() + ")");
+    p->temp_dir = buf;
+    dir = buf;
+    std::ofstream{std::filesystem::path{buf} / "owner.pid"} << ::getpid() << "\n";
+  } else {
+    dir = (std::filesystem::path{cfg.state_dir} / (cfg.topic_prefix + "gateway")).string();
+  }
+  auto store = view_store::open(dir, cfg.topic_prefix);
+  if (!store) {
+    p->remove_temp_dir();
+    return std::move(store.error());
+  }
+  p->store = std::move(*store);
 
   kafka::producer_options popts;
   popts.bootstrap = cfg.bootstrap;
@@ -816,34 +1493,50 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
     return std::move(reader.error());
   p->reader = std::move(*reader);
 
-  // Items from the beginning (compacted: one record per item); purchases and
-  // commands from `remember` ago.
-  auto since = std::chrono::duration_cast<milliseconds>(
-                 std::chrono::system_clock::now().time_since_epoch() - cfg.remember)
-                 .count();
-  std::vector<kafka::topic_partition> recent;
-  for (int32_t i = 0; i < partitions; ++i) {
-    p->start_positions.push_back({p->topics.items, i, -2});
-    recent.push_back({p->topics.purchases, i});
-    recent.push_back({p->topics.item_commands, i});
-  }
-  // Topics created a moment ago may not have leaders yet: retry what is retriable.
+  // A store that reaches past the end of a log was built from topics that were
+  // deleted and created anew: it starts over.
+  auto positions = p->store->positions();
+  if (!positions)
+    return std::move(positions.error());
   auto deadline = clock_type::now() + std::max(cfg.write_timeout, milliseconds{30000});
-  auto from = p->reader->offsets_for_time(recent, since, cfg.write_timeout);
-  while (!from && kafka::class_of(code_of(from.error())) == kafka::error_class::retriable
-         && clock_type::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds{200});
-    from = p->reader->offsets_for_time(recent, since, cfg.write_timeout);
+  for (const auto& [tp, offset] : *positions) {
+    auto marks = p->reader->watermarks(tp, cfg.write_timeout);
+    while (!marks && kafka::class_of(code_of(marks.error())) == kafka::error_class::retriable
+           && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(milliseconds{200});
+      marks = p->reader->watermarks(tp, cfg.write_timeout);
+    }
+    if (!marks)
+      return std::move(marks.error());
+    if (offset > marks->second) {
+      spdlog::warn("gateway: the view's store {} has read {}/{} to {}, beyond its end {} (topics "
+                   "created anew?); it starts over",
+                   dir, tp.topic, tp.partition, offset, marks->second);
+      if (auto err = p->store->clear())
+        return err;
+      positions->clear();
+      break;
+    }
   }
-  if (!from)
-    return std::move(from.error());
-  p->start_positions.insert(p->start_positions.end(), from->begin(), from->end());
-  if (auto err = p->reader->assign(p->start_positions))
-    return err;
+  p->stored_positions = std::move(*positions);
+  auto oldest = p->store->oldest_claim();
+  if (!oldest)
+    return std::move(oldest.error());
+  p->oldest_claim = *oldest;
 
+  settings s;
+  s.producer = p->producer.get();
+  s.store = p->store.get();
+  s.counters = &p->counters;
+  s.topics = p->topics;
+  s.node_id = cfg.node_id;
+  s.partitions = p->partitions;
+  s.remember = cfg.remember;
+  s.write_timeout = cfg.write_timeout;
+  s.max_decision_lag = cfg.max_decision_lag;
+  s.oldest_claim = p->oldest_claim;
   p->sys = &sys;
-  p->actor = sys.spawn<caf::detached>(gateway_impl, p->producer.get(), p->topics, &p->counters,
-                                      cfg.remember);
+  p->actor = sys.spawn<caf::detached>(gateway_impl, std::move(s));
   auto* raw = p.get();
   std::promise<void> delivery_ended;
   std::promise<void> view_ended;
@@ -857,15 +1550,17 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
     raw->read_view();
     ended.set_value();
   }};
-  spdlog::info("gateway: reading the view of {} partitions (purchases and commands of the last "
-               "{} s)",
-               partitions, cfg.remember.count() / 1000);
+  spdlog::info("gateway: view of {} partitions, store {} ({}), purchases and commands kept {} s, "
+               "claims forever",
+               p->partitions, dir,
+               p->stored_positions.empty() ? "new" : "resuming from its positions",
+               cfg.remember.count() / 1000);
   return std::unique_ptr<gateway>(new gateway(std::move(p)));
 }
 
-void gateway::submit_purchase(domain::purchase p, milliseconds wait,
+void gateway::submit_purchase(domain::purchase p, bool keyed, milliseconds wait,
                               callback<purchase_answer> done) {
-  caf::anon_send(impl_->actor, purchase_submit{std::move(p), wait.count(), std::move(done)});
+  caf::anon_send(impl_->actor, purchase_submit{std::move(p), keyed, wait.count(), std::move(done)});
 }
 
 void gateway::get_purchase(std::string purchase_id, milliseconds wait,
@@ -874,9 +1569,9 @@ void gateway::get_purchase(std::string purchase_id, milliseconds wait,
                  purchase_query{std::move(purchase_id), wait.count(), std::move(done)});
 }
 
-void gateway::submit_command(domain::item_command c, milliseconds wait,
+void gateway::submit_command(domain::item_command c, bool keyed, milliseconds wait,
                              callback<command_answer> done) {
-  caf::anon_send(impl_->actor, command_submit{std::move(c), wait.count(), std::move(done)});
+  caf::anon_send(impl_->actor, command_submit{std::move(c), keyed, wait.count(), std::move(done)});
 }
 
 void gateway::get_item(std::string item_id, callback<item_answer> done) {
@@ -889,6 +1584,16 @@ void gateway::list_items(std::string after, size_t limit, callback<page_answer> 
 
 const stats& gateway::counters() const noexcept {
   return impl_->counters;
+}
+
+std::optional<std::string> gateway::admit() const {
+  auto delay = impl_->counters.queue_delay_ms.load();
+  if (impl_->max_queue_delay.count() <= 0 || delay <= impl_->max_queue_delay.count())
+    return std::nullopt;
+  ++impl_->counters.shed;
+  return fmt::format("this node's gateway is behind: requests wait {} ms in its queue (the "
+                     "limit is {} ms); retry in a moment or send it to another node",
+                     delay, impl_->max_queue_delay.count());
 }
 
 } // namespace bps::gateway

@@ -23,6 +23,13 @@ void history::add_dead_letter(const dead_letter& d) {
   dead_lettered_.insert({d.source_topic, d.source_partition, d.source_offset});
 }
 
+void history::add_claim(const claim& c, const position& at) {
+  ++claims_;
+  auto [it, added] = first_claims_.try_emplace(c.id, c, at);
+  if (!added && at < it->second.second)
+    it->second = {c, at};
+}
+
 namespace {
 
 /// One link of an item's chain: an outcome that changed the item.
@@ -43,7 +50,26 @@ std::string describe_cause(const link& l) {
 history::summary history::check(bool allow_undecided) const {
   summary s;
   s.dead_letters = dead_letters_;
+  s.claims = claims_;
+  s.claimed_ids = first_claims_.size();
   auto& v = s.violations;
+
+  // A request written under an id claimed first for another request: two clients
+  // asked with one Idempotency-Key (or --id), and the second one was not refused.
+  auto against_claim = [&](const std::string& what, const std::string& id, const auto& request) {
+    auto it = first_claims_.find(id);
+    if (it != first_claims_.end() && !claims(it->second.first, request))
+      v.push_back(what + " " + id
+                  + " was written for another request than the first claim of "
+                    "its id ("
+                  + describe_request(it->second.first) + ")");
+  };
+  for (const auto& [p, at] : purchases_)
+    if (p.status == purchase_status::created)
+      against_claim("purchase", p.purchase_id, p);
+  for (const auto& [c, at] : commands_)
+    if (c.status == command_status::requested)
+      against_claim("command", c.command_id, c);
 
   // Exactly one outcome per request.
   std::unordered_map<std::string, int> created;

@@ -28,19 +28,26 @@ response error_response(const api_error& e) {
   return r;
 }
 
-/// The id of a request: derived from the caller and its Idempotency-Key, so that a
-/// retry (on any node, after any restart) names the same purchase or command.
+/// The id of a request: random without an Idempotency-Key; with one, derived from
+/// the key's scope (the API key's name, or "anonymous" with auth off) and the key,
+/// the same for a purchase and an item command ("k-" and 128 bits of SHA-256), so
+/// that (scope, key) names one request on any node, after any restart, and a key
+/// reused for a request of another kind is refused like any other reuse.
 std::string request_id(const char* prefix, const std::string& principal, const request& req) {
   if (!req.has_idempotency_key)
     return random_id(prefix);
-  return fmt::format("{}-{}", prefix, hex(sha256(principal + "\n" + req.idempotency_key), 16));
+  return fmt::format("k-{}", hex(sha256(principal + "\n" + req.idempotency_key), 16));
 }
 
 /// What a write the gateway did not take is answered with: an Idempotency-Key
-/// reused for another request (422), or Kafka did not take the write (503).
+/// reused for another request (422), a partition that is behind (503 overloaded),
+/// or Kafka (or the view's store) did not take it (503).
 response refusal(gateway::answer status, const std::string& message, std::string_view what) {
   if (status == gateway::answer::conflict)
     return error_response({422, "idempotency_key_reused", message, "Idempotency-Key"});
+  if (status == gateway::answer::overloaded)
+    return error_response(
+      {503, "overloaded", fmt::format("the {} was not written: {}", what, message), std::nullopt});
   return error_response({503, "unavailable",
                          fmt::format("the {} could not be written to Kafka ({}); retry with the "
                                      "same Idempotency-Key",
@@ -179,8 +186,11 @@ void service::submit_purchase(const std::shared_ptr<call>& c) {
   auto p = parse_purchase(c->req.body);
   if (!p)
     return c->reply(error_response(p.error));
+  if (auto why = gw_.admit())
+    return c->reply(refusal(gateway::answer::overloaded, *why, "purchase"));
   p.value->purchase_id = request_id("p", c->principal, c->req);
-  gw_.submit_purchase(std::move(*p.value), *wait.value, [c](gateway::purchase_answer a) {
+  auto keyed = c->req.has_idempotency_key;
+  gw_.submit_purchase(std::move(*p.value), keyed, *wait.value, [c](gateway::purchase_answer a) {
     switch (a.status) {
       case gateway::answer::done:
       case gateway::answer::pending: {
@@ -190,7 +200,8 @@ void service::submit_purchase(const std::shared_ptr<call>& c) {
       }
       case gateway::answer::conflict:
       case gateway::answer::not_found:
-      case gateway::answer::unavailable: return c->reply(refusal(a.status, a.message, "purchase"));
+      case gateway::answer::unavailable:
+      case gateway::answer::overloaded: return c->reply(refusal(a.status, a.message, "purchase"));
     }
   });
 }
@@ -202,11 +213,20 @@ void service::get_purchase(const std::shared_ptr<call>& c) {
   auto wait = parse_wait(c->query, cfg_.max_wait);
   if (!wait)
     return c->reply(error_response(wait.error));
-  gw_.get_purchase(id, *wait.value, [c](gateway::purchase_answer a) {
+  auto window_s = cfg_.idempotency_window.count() / 1000;
+  gw_.get_purchase(id, *wait.value, [c, window_s](gateway::purchase_answer a) {
     if (a.status == gateway::answer::not_found)
       return c->reply(error_response(
-        {404, "not_found", fmt::format("no purchase \"{}\" is known", a.record.purchase_id),
+        {404, "not_found",
+         fmt::format("no purchase \"{}\" is known to this node: it was never written, or it was "
+                     "written more than {} s ago (this node's idempotency window) without an "
+                     "Idempotency-Key; a purchase made with an Idempotency-Key is answered "
+                     "whenever it is retried with the same key and body, and every purchase "
+                     "is in the log (bps replay)",
+                     a.record.purchase_id, window_s),
          "purchaseId"}));
+    if (a.status != gateway::answer::done && a.status != gateway::answer::pending)
+      return c->reply(refusal(a.status, a.message, "purchase"));
     c->reply(json_response(200, to_json(a.record)));
   });
 }
@@ -225,10 +245,13 @@ void service::submit_command(const std::shared_ptr<call>& c, int created_status)
     cmd = parse_set_description(item_id, c->req.body);
   if (!cmd)
     return c->reply(error_response(cmd.error));
+  if (auto why = gw_.admit())
+    return c->reply(refusal(gateway::answer::overloaded, *why, "change"));
   cmd.value->command_id = request_id("c", c->principal, c->req);
   auto wait = cfg_.command_wait;
   gw_.submit_command(
-    std::move(*cmd.value), wait, [c, created_status, wait](gateway::command_answer a) {
+    std::move(*cmd.value), c->req.has_idempotency_key, wait,
+    [c, created_status, wait](gateway::command_answer a) {
       const auto& rec = a.record;
       switch (a.status) {
         case gateway::answer::pending: {
@@ -240,7 +263,8 @@ void service::submit_command(const std::shared_ptr<call>& c, int created_status)
         }
         case gateway::answer::conflict:
         case gateway::answer::not_found:
-        case gateway::answer::unavailable: return c->reply(refusal(a.status, a.message, "change"));
+        case gateway::answer::unavailable:
+        case gateway::answer::overloaded: return c->reply(refusal(a.status, a.message, "change"));
         case gateway::answer::done: break;
       }
       if (rec.status == domain::command_status::applied) {

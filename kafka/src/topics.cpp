@@ -12,17 +12,18 @@ namespace bps::kafka {
 
 topic_names topic_names::with_prefix(std::string_view prefix) {
   std::string p{prefix};
-  return {p + "items", p + "purchases", p + "item-commands", p + "dead-letters"};
+  return {p + "items", p + "purchases", p + "item-commands", p + "dead-letters",
+          p + "idempotency-keys"};
 }
 
 std::vector<std::string> topic_names::all() const {
-  return {items, purchases, item_commands, dead_letters};
+  return {items, purchases, item_commands, dead_letters, idempotency_keys};
 }
 
 caf::error validate_topic_prefix(std::string_view prefix) {
   // Kafka allows [a-zA-Z0-9._-] and at most 249 characters per topic name; the
-  // longest suffix is "item-commands" (13).
-  constexpr size_t longest_suffix = 13;
+  // longest suffix is "idempotency-keys" (16).
+  constexpr size_t longest_suffix = 16;
   if (prefix.size() + longest_suffix > 249)
     return make_error(ec::invalid_argument,
                       fmt::format("topic prefix is {} characters long; at most {} are allowed",
@@ -51,6 +52,7 @@ std::vector<topic_spec> bps_topic_specs(std::string_view prefix, int32_t partiti
     {names.purchases, partitions, replication_factor, forever_log},
     {names.item_commands, partitions, replication_factor, forever_log},
     {names.dead_letters, partitions, replication_factor, forever_log},
+    {names.idempotency_keys, partitions, replication_factor, forever_log},
   };
 }
 
@@ -95,18 +97,35 @@ caf::expected<ensure_report> ensure_topics(admin& client, const std::vector<topi
                                            milliseconds timeout) {
   ensure_report report;
   std::vector<std::string> problems;
-  for (const auto& spec : specs) {
+  auto config_names = [](const topic_spec& spec) {
     std::vector<std::string> names;
     for (const auto& [key, _] : spec.configs)
       names.push_back(key);
-    auto have = client.describe_topic(spec.name, timeout, names);
+    return names;
+  };
+  // Verify what exists first: a topic bps added later (idempotency-keys) must not be
+  // created beside existing topics that do not fit (e.g. another partition count).
+  std::vector<const topic_spec*> missing;
+  for (const auto& spec : specs) {
+    auto have = client.describe_topic(spec.name, timeout, config_names(spec));
     if (!have)
       return std::move(have.error());
     if (!*have) {
+      missing.push_back(&spec);
+      continue;
+    }
+    auto diff = mismatches(spec, **have);
+    if (diff.empty())
+      report.verified.push_back(spec.name);
+    problems.insert(problems.end(), diff.begin(), diff.end());
+  }
+  if (problems.empty()) {
+    for (const auto* spec : missing) {
+      auto names = config_names(*spec);
       // If creating fails, another node may have created it a moment ago ("already
       // exists"): then it shows up and is verified like any existing topic.
-      auto create_err = client.create_topic(spec, timeout);
-      have = describe_when_visible(client, spec, names, timeout);
+      auto create_err = client.create_topic(*spec, timeout);
+      auto have = describe_when_visible(client, *spec, names, timeout);
       if (!have)
         return std::move(have.error());
       if (!*have)
@@ -114,14 +133,19 @@ caf::expected<ensure_report> ensure_topics(admin& client, const std::vector<topi
                  ? create_err
                  : make_error(ec::timeout, fmt::format("topic {} was created but is not visible "
                                                        "after {} ms",
-                                                       spec.name, timeout.count()));
+                                                       spec->name, timeout.count()));
+      auto diff = mismatches(*spec, **have);
       if (!create_err)
-        report.created.push_back(spec.name);
+        report.created.push_back(spec->name);
+      else if (diff.empty())
+        report.verified.push_back(spec->name);
+      problems.insert(problems.end(), diff.begin(), diff.end());
     }
-    auto diff = mismatches(spec, **have);
-    if (diff.empty() && (report.created.empty() || report.created.back() != spec.name))
-      report.verified.push_back(spec.name);
-    problems.insert(problems.end(), diff.begin(), diff.end());
+  } else if (!missing.empty()) {
+    std::string names;
+    for (const auto* spec : missing)
+      names += (names.empty() ? "" : ", ") + spec->name;
+    problems.push_back(fmt::format("not created while the topics above do not fit: {}", names));
   }
   if (!problems.empty()) {
     std::string text

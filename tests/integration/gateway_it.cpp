@@ -4,7 +4,10 @@
 // answers must agree with the log.
 
 #include <algorithm>
+#include <array>
 #include <csignal>
+#include <cstdlib>
+#include <latch>
 #include <map>
 #include <memory>
 #include <random>
@@ -30,6 +33,14 @@ namespace {
 
 using json = nlohmann::json;
 
+/// The bps executable under test: BPS_TEST_EXE if set (e.g. an older build, to see
+/// a test fail there), else the one of this build. `bps replay --verify` is always
+/// this build's.
+std::string bps_exe() {
+  const char* e = std::getenv("BPS_TEST_EXE");
+  return e != nullptr && *e != '\0' ? e : BPS_EXE;
+}
+
 const std::string admin_token = "admin-token-0123456789abcdef";
 const std::string client_token = "client-token-0123456789abcdef";
 
@@ -54,7 +65,7 @@ protected:
     if (ports.count(id) == 0)
       ports[id] = free_port();
     std::vector<std::string> args{
-      BPS_EXE,           "node",
+      bps_exe(),         "node",
       "--bootstrap",     bootstrap(),
       "--topic-prefix",  prefix,
       "--node-id",       id,
@@ -80,6 +91,41 @@ protected:
 
   uint16_t port(const std::string& id = "n1") {
     return ports[id];
+  }
+
+  /// The same request sent at the same moment to several nodes, one thread each.
+  std::vector<http_reply> at_once(const std::vector<std::pair<std::string, http_request>>& sends) {
+    std::vector<http_reply> replies(sends.size());
+    std::latch go{static_cast<std::ptrdiff_t>(sends.size())};
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < sends.size(); ++i)
+      threads.emplace_back([&, i] {
+        go.arrive_and_wait();
+        replies[i] = http_call(port(sends[i].first), sends[i].second);
+      });
+    for (auto& t : threads)
+      t.join();
+    return replies;
+  }
+
+  static http_request keyed_purchase(const std::string& key, const std::string& item,
+                                     const std::string& by = "buyer", int64_t quantity = 1) {
+    return as(client_token, "POST", "/purchases?wait=10000",
+              json{{"itemId", item}, {"quantity", quantity}, {"purchasedBy", by}}.dump(),
+              {{"Idempotency-Key", key}});
+  }
+
+  /// Waits until a GET of this purchase is 404 on `node` (the view dropped it).
+  http_reply wait_forgotten(const std::string& id, const std::string& node = "n1") {
+    http_reply r;
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    do {
+      r = http_call(port(node), as(client_token, "GET", "/purchases/" + id));
+      if (r.status == 404)
+        break;
+      std::this_thread::sleep_for(200ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    return r;
   }
 
   static http_request as(const std::string& token, std::string method, std::string target,
@@ -144,6 +190,20 @@ protected:
         log.outcomes[d.value->purchase_id].push_back(*d.value);
     }
     return log;
+  }
+
+  /// Waits until the log has an outcome for each of these purchases.
+  purchase_log decided_log(const std::set<std::string>& ids) {
+    purchase_log log;
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (;;) {
+      log = read_purchases();
+      bool all = std::all_of(ids.begin(), ids.end(),
+                             [&](const std::string& id) { return log.outcomes.count(id) > 0; });
+      if (all || std::chrono::steady_clock::now() >= deadline)
+        return log;
+      std::this_thread::sleep_for(200ms);
+    }
   }
 
   void expect_error(const http_reply& r, int status, const std::string& code,
@@ -580,7 +640,15 @@ TEST_F(GatewayIT, FiveThousandConcurrentPurchasesOverHttpAgreeWithTheLog) {
   std::map<std::string, json> answered; // purchaseId -> 200 body
   int decided = 0;
   int accepted = 0;
+  int shed = 0;
   for (const auto& r : replies) {
+    if (r.status == 503) {
+      // Refused at once: the node sheds what it cannot take in time (never written).
+      expect_error(r, 503, "overloaded");
+      EXPECT_EQ(r.headers.at("Retry-After"), "1");
+      ++shed;
+      continue;
+    }
     ASSERT_TRUE(r.status == 200 || r.status == 202) << r.status << " " << r.error << " " << r.body;
     auto j = body(r);
     if (r.status == 200) {
@@ -591,17 +659,19 @@ TEST_F(GatewayIT, FiveThousandConcurrentPurchasesOverHttpAgreeWithTheLog) {
     }
   }
   std::cout << "5000 concurrent purchases: " << decided << " answered 200, " << accepted
-            << " answered 202\n";
-  EXPECT_EQ(decided + accepted, 5000);
+            << " answered 202, " << shed << " refused 503\n";
+  EXPECT_EQ(decided + accepted + shed, 5000);
+  EXPECT_GT(decided + accepted, 0);
+  size_t taken = static_cast<size_t>(decided + accepted);
 
-  // Wait until the log has an outcome for every purchase, then compare.
+  // Wait until the log has an outcome for every purchase taken, then compare.
   purchase_log log;
   auto deadline = std::chrono::steady_clock::now() + 120s;
   do {
     log = read_purchases();
-  } while (log.outcomes.size() < 5000 && std::chrono::steady_clock::now() < deadline);
-  ASSERT_EQ(log.created.size(), 5000u);
-  ASSERT_EQ(log.outcomes.size(), 5000u);
+  } while (log.outcomes.size() < taken && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(log.created.size(), taken); // nothing refused was written
+  ASSERT_EQ(log.outcomes.size(), taken);
   std::map<std::string, int64_t> sold;
   for (const auto& [id, outs] : log.outcomes) {
     ASSERT_EQ(outs.size(), 1u) << id;
@@ -669,6 +739,249 @@ TEST_F(GatewayIT, OverloadAndSlowClientsAreAnsweredAtOnce) {
   answer.resize(n);
   EXPECT_NE(answer.find("408"), std::string::npos) << answer;
   EXPECT_NE(answer.find("request_timeout"), std::string::npos) << answer;
+}
+
+// -- the idempotency contract: (scope, Idempotency-Key) names one request forever --
+
+TEST_F(GatewayIT, OneKeyForTwoItemsSentToTwoNodesAtOnceIsTakenOnceAndRefusedOnce) {
+  start_node("n1");
+  start_node("n2");
+  insert("item-a", 1000);
+  insert("item-b", 1000);
+  const std::array<std::string, 2> items{"item-a", "item-b"};
+  std::set<std::string> taken;
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    auto key = "two-items-" + std::to_string(round);
+    auto replies
+      = at_once({{"n1", keyed_purchase(key, items[0])}, {"n2", keyed_purchase(key, items[1])}});
+    int written = 0;
+    int refused = 0;
+    for (size_t i = 0; i < 2; ++i) {
+      if (replies[i].status == 200 || replies[i].status == 202) {
+        ++written;
+        // Never the outcome of a request this client did not send.
+        EXPECT_EQ(body(replies[i])["itemId"], items[i]) << replies[i].body;
+        taken.insert(body(replies[i])["purchaseId"].get<std::string>());
+      } else {
+        expect_error(replies[i], 422, "idempotency_key_reused", "Idempotency-Key");
+        // The refusal names the request that was taken.
+        EXPECT_NE(replies[i].body.find(items[1 - i]), std::string::npos) << replies[i].body;
+        ++refused;
+      }
+    }
+    EXPECT_EQ(written, 1) << replies[0].status << " " << replies[0].body << " / "
+                          << replies[1].status << " " << replies[1].body;
+    EXPECT_EQ(refused, 1);
+  }
+  // Each key's request was written once and decided once; nothing else was written.
+  auto log = decided_log(taken);
+  EXPECT_EQ(log.created.size(), taken.size());
+  for (const auto& id : taken) {
+    EXPECT_EQ(log.created[id], 1) << id;
+    EXPECT_EQ(log.outcomes[id].size(), 1u) << id;
+  }
+  int64_t left = 0;
+  for (const auto& item : items)
+    left += body(client("GET", "/items/" + item))["quantity"].get<int64_t>();
+  EXPECT_EQ(left, 2000 - static_cast<int64_t>(taken.size()));
+  replay_verifies();
+}
+
+TEST_F(GatewayIT, OneKeyAndOneBodySentToTwoNodesAtOnceMakeOnePurchase) {
+  start_node("n1");
+  start_node("n2");
+  insert("item-a", 1000);
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE("round " + std::to_string(round));
+    auto key = "same-body-" + std::to_string(round);
+    auto replies
+      = at_once({{"n1", keyed_purchase(key, "item-a")}, {"n2", keyed_purchase(key, "item-a")}});
+    ASSERT_EQ(replies[0].status, 200) << replies[0].body;
+    ASSERT_EQ(replies[1].status, 200) << replies[1].body;
+    EXPECT_EQ(body(replies[0]), body(replies[1]));
+    EXPECT_EQ(body(replies[0])["purchaseStatus"], "SUCCESSFUL");
+    auto id = body(replies[0])["purchaseId"].get<std::string>();
+    auto log = decided_log({id});
+    // At most a second copy of the request, which the processor sends to dead
+    // letters; one outcome.
+    EXPECT_GE(log.created[id], 1) << id;
+    EXPECT_EQ(log.outcomes[id].size(), 1u) << id;
+  }
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (body(client("GET", "/items/item-a"))["quantity"] != 995
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(body(client("GET", "/items/item-a"))["quantity"], 995);
+  replay_verifies();
+}
+
+TEST_F(GatewayIT, AKeyedPurchaseIsAnsweredAfterItsWindowAcrossRestartsAndOnAFreshStore) {
+  auto state = ::testing::TempDir() + prefix + "state";
+  std::vector<std::string> args{"--state-dir", state, "--http-idempotency-window-ms", "2000"};
+  start_node("n1", args);
+  insert("w-1", 10);
+  auto keyed = keyed_purchase("window-key", "w-1", "alice");
+  auto first = http_call(port(), keyed);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(body(first)["purchaseStatus"], "SUCCESSFUL");
+  auto id = body(first)["purchaseId"].get<std::string>();
+  auto plain = client("POST", "/purchases?wait=10000",
+                      R"({"itemId":"w-1","quantity":1,"purchasedBy":"bob"})");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  // The window passes: the purchase made without a key is dropped from the view.
+  auto gone = wait_forgotten(body(plain)["purchaseId"]);
+  expect_error(gone, 404, "not_found", "purchaseId");
+  EXPECT_NE(gone.body.find("idempotency window"), std::string::npos) << gone.body;
+
+  auto expect_same_answer = [&](const std::string& when) {
+    SCOPED_TRACE(when);
+    auto again = http_call(port(), keyed);
+    ASSERT_EQ(again.status, 200) << again.body;
+    EXPECT_EQ(body(again), body(first));
+    auto got = client("GET", "/purchases/" + id);
+    ASSERT_EQ(got.status, 200) << got.body;
+    EXPECT_EQ(body(got), body(first));
+  };
+  expect_same_answer("after the window");
+  ASSERT_EQ(nodes["n1"]->stop(SIGTERM, 30s), 0);
+  start_node("n1", args);
+  expect_same_answer("after a restart on the same store");
+  ASSERT_EQ(nodes["n1"]->stop(SIGTERM, 30s), 0);
+  start_node("n1", {"--http-idempotency-window-ms", "2000"});
+  expect_same_answer("on a node whose view starts empty (no --state-dir)");
+
+  auto log = decided_log({id});
+  EXPECT_EQ(log.created[id], 1);
+  EXPECT_EQ(log.outcomes[id].size(), 1u);
+  EXPECT_EQ(log.created.size(), 2u); // the keyed and the plain purchase, nothing more
+  EXPECT_EQ(body(client("GET", "/items/w-1"))["quantity"], 8);
+  replay_verifies();
+}
+
+TEST_F(GatewayIT, AKeyReusedAfterItsWindowForAnotherItemIsRefusedOnEveryNode) {
+  std::vector<std::string> args{"--http-idempotency-window-ms", "2000"};
+  start_node("n1", args);
+  insert("r-1", 10);
+  insert("r-2", 10);
+  auto first = http_call(port(), keyed_purchase("reused-key", "r-1"));
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto plain = client("POST", "/purchases?wait=10000",
+                      R"({"itemId":"r-1","quantity":1,"purchasedBy":"bob"})");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  ASSERT_EQ(wait_forgotten(body(plain)["purchaseId"]).status, 404);
+
+  auto reused = http_call(port(), keyed_purchase("reused-key", "r-2"));
+  expect_error(reused, 422, "idempotency_key_reused", "Idempotency-Key");
+  EXPECT_NE(reused.body.find("1 x r-1 by buyer"), std::string::npos) << reused.body;
+  // A node started now, its view new, refuses it too.
+  start_node("n2", args);
+  expect_error(http_call(port("n2"), keyed_purchase("reused-key", "r-2")), 422,
+               "idempotency_key_reused");
+  // The key's scope is the API key: under the admin key it names a request of its
+  // own (a restock); then a request of another kind under it is a reuse too.
+  auto change = http_call(port("n2"), as(admin_token, "POST", "/items/r-2/restock",
+                                         R"({"amount":1})", {{"Idempotency-Key", "reused-key"}}));
+  EXPECT_EQ(change.status, 200) << change.body;
+  auto purchase_by_admin
+    = http_call(port("n2"), as(admin_token, "POST", "/purchases?wait=10000",
+                               R"({"itemId":"r-2","quantity":1,"purchasedBy":"ops"})",
+                               {{"Idempotency-Key", "reused-key"}}));
+  expect_error(purchase_by_admin, 422, "idempotency_key_reused");
+  EXPECT_NE(purchase_by_admin.body.find("RESTOCK of r-2"), std::string::npos)
+    << purchase_by_admin.body;
+
+  auto log = read_purchases();
+  EXPECT_EQ(log.created.size(), 2u); // the first keyed purchase and the plain one
+  EXPECT_EQ(body(client("GET", "/items/r-2"))["quantity"], 11);
+  replay_verifies();
+}
+
+TEST_F(GatewayIT, AWriteForAPartitionWhoseDecisionsLagIsRefusedAtOnceAndNothingTakenIsLost) {
+  // Decisions commit every 4 s: a request this node wrote waits up to 4 s, more
+  // than the 1 s the node allows.
+  start_node("n1", {"--commit-interval-ms", "4000", "--http-max-decision-lag-ms", "1000"});
+  insert("lag-1", 1000);
+  std::set<std::string> accepted;
+  http_reply refused;
+  std::chrono::steady_clock::duration took{};
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = client("POST", "/purchases", R"({"itemId":"lag-1","quantity":1,"purchasedBy":"x"})");
+    if (r.status != 202) {
+      refused = r;
+      took = std::chrono::steady_clock::now() - t0;
+      break;
+    }
+    accepted.insert(body(r)["purchaseId"].get<std::string>());
+    std::this_thread::sleep_for(100ms);
+  }
+  expect_error(refused, 503, "overloaded");
+  EXPECT_EQ(refused.headers["Retry-After"], "1");
+  EXPECT_LT(took, 1s) << "refused at once, not after a wait";
+  EXPECT_FALSE(accepted.empty());
+  // Once the backlog is decided, writes are taken again.
+  http_reply later;
+  deadline = std::chrono::steady_clock::now() + 30s;
+  do {
+    std::this_thread::sleep_for(200ms);
+    later = client("POST", "/purchases", R"({"itemId":"lag-1","quantity":1,"purchasedBy":"y"})");
+  } while (later.status != 202 && std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(later.status, 202) << later.body;
+  accepted.insert(body(later)["purchaseId"].get<std::string>());
+  // Everything taken is decided once; nothing refused was written.
+  auto log = decided_log(accepted);
+  EXPECT_EQ(log.created.size(), accepted.size());
+  for (const auto& id : accepted)
+    EXPECT_EQ(log.outcomes[id].size(), 1u) << id;
+  auto m = admin("GET", "/metrics");
+  EXPECT_NE(m.body.find("bps_gateway_shed_total "), std::string::npos) << m.body;
+  EXPECT_EQ(m.body.find("bps_gateway_shed_total 0\n"), std::string::npos) << m.body;
+}
+
+TEST_F(GatewayIT, TheCliClaimsAnExplicitIdAndReplayReportsARequestWrittenUnderAnotherOnesId) {
+  start_node("n1");
+  insert("cli-1", 5);
+  insert("cli-2", 5);
+  auto cli = bps_exe() + " purchase --bootstrap " + bootstrap() + " --topic-prefix " + prefix
+             + " --quantity 1 --purchased-by ann --id order-1 --item-id ";
+  auto first = run(cli + "cli-1");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("SUCCESSFUL"), std::string::npos) << first.output;
+  // The same command again is a retry: not written again, answered with the outcome.
+  auto again = run(cli + "cli-1");
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("not written again"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("SUCCESSFUL"), std::string::npos) << again.output;
+  // The id for another request: refused, naming the first one; nothing written.
+  auto other = run(cli + "cli-2");
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_NE(other.output.find("claimed first for another request (purchase order-1: 1 x cli-1 "
+                              "by ann"),
+            std::string::npos)
+    << other.output;
+  auto log = read_purchases();
+  EXPECT_EQ(log.created["order-1"], 1);
+  EXPECT_EQ(log.created.size(), 1u);
+  EXPECT_EQ(body(client("GET", "/items/cli-2"))["quantity"], 5);
+  replay_verifies();
+
+  // A client that does not claim writes a request under the claimed id, for another
+  // item (in another partition the pipeline cannot tell, and decides it): replay
+  // reports it, decided or not.
+  auto producer
+    = must(kafka::producer::make({bootstrap(), "", std::chrono::milliseconds{10000}, {}}));
+  ASSERT_FALSE(producer->produce(topics.purchases, "cli-2",
+                                 domain::encode(domain::purchase{"order-1", "cli-2", 1, "eve"})));
+  ASSERT_FALSE(producer->flush(10s));
+  auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
+                    + " --topic-prefix " + prefix);
+  EXPECT_EQ(replay.exit_code, 1) << replay.output;
+  EXPECT_NE(replay.output.find("purchase order-1 was written for another request than the first "
+                               "claim of its id (purchase order-1: 1 x cli-1 by ann)"),
+            std::string::npos)
+    << replay.output;
 }
 
 TEST_F(GatewayIT, WithTwoNodesEveryAnswerIsTheCommittedOneWhicheverNodeDecided) {

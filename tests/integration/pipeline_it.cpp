@@ -527,7 +527,7 @@ TEST_F(PipelineIT, AStoreOfTopicsThatWereDeletedAndCreatedAnewIsRebuilt) {
   }
   auto created
     = must(kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, partitions), 30s));
-  ASSERT_EQ(created.created.size(), 4u);
+  ASSERT_EQ(created.created.size(), 5u);
   start_node("node-a", {"--state-dir", state});
   workload w;
   insert_items(w, 12, rng);

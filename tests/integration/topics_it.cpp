@@ -53,7 +53,7 @@ protected:
 TEST_F(TopicsIT, EnsureCreatesThenVerifiesThenRejectsAnotherPartitionCount) {
   auto specs = kafka::bps_topic_specs(prefix, 3);
   auto first = must(kafka::ensure_topics(*admin, specs, 30s));
-  EXPECT_EQ(first.created.size(), 4u);
+  EXPECT_EQ(first.created.size(), 5u);
   EXPECT_TRUE(first.verified.empty());
 
   for (const auto& spec : specs) {
@@ -66,7 +66,7 @@ TEST_F(TopicsIT, EnsureCreatesThenVerifiesThenRejectsAnotherPartitionCount) {
 
   auto second = must(kafka::ensure_topics(*admin, specs, 30s));
   EXPECT_TRUE(second.created.empty());
-  EXPECT_EQ(second.verified.size(), 4u);
+  EXPECT_EQ(second.verified.size(), 5u);
 
   auto third = kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, 4), 30s);
   ASSERT_FALSE(third);
@@ -74,6 +74,32 @@ TEST_F(TopicsIT, EnsureCreatesThenVerifiesThenRejectsAnotherPartitionCount) {
   EXPECT_NE(describe(third.error()).find(prefix + "items: has 3 partitions, bps needs 4"),
             std::string::npos)
     << describe(third.error());
+}
+
+TEST_F(TopicsIT, EnsureAddsTheClaimsTopicToAnExistingDeploymentOnlyIfTheOthersFit) {
+  // A deployment from before the idempotency-keys topic: the four others, 3 partitions.
+  auto specs = kafka::bps_topic_specs(prefix, 3);
+  auto older = std::vector<kafka::topic_spec>(specs.begin(), specs.end() - 1);
+  ASSERT_EQ(specs.back().name, prefix + "idempotency-keys");
+  EXPECT_EQ(must(kafka::ensure_topics(*admin, older, 30s)).created.size(), 4u);
+  // An ensure with another partition count creates nothing, also not the new topic.
+  auto wrong = kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, 4), 30s);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(
+    describe(wrong.error())
+      .find("not created while the topics above do not fit: " + prefix + "idempotency-keys"),
+    std::string::npos)
+    << describe(wrong.error());
+  EXPECT_FALSE(must(admin->describe_topic(prefix + "idempotency-keys", 30s)).has_value());
+  // With the deployment's count: the one missing topic is created, the others verified.
+  auto added = must(kafka::ensure_topics(*admin, specs, 30s));
+  EXPECT_EQ(added.created, std::vector<std::string>{prefix + "idempotency-keys"});
+  EXPECT_EQ(added.verified.size(), 4u);
+  auto d = must(admin->describe_topic(prefix + "idempotency-keys", 30s));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->partitions, 3);
+  EXPECT_EQ(d->configs.at("cleanup.policy"), "delete");
+  EXPECT_EQ(d->configs.at("retention.ms"), "-1");
 }
 
 TEST_F(TopicsIT, EnsureRejectsAnItemsTopicThatIsNotCompacted) {
@@ -92,10 +118,10 @@ TEST_F(TopicsIT, EnsureRejectsAnItemsTopicThatIsNotCompacted) {
 TEST_F(TopicsIT, CliEnsureCreatesAndThenVerifies) {
   auto first = run(bps_ensure(prefix, "--partitions 2"));
   ASSERT_EQ(first.exit_code, 0) << first.output;
-  EXPECT_EQ(count(first.output, "created "), 4u) << first.output;
+  EXPECT_EQ(count(first.output, "created "), 5u) << first.output;
   auto second = run(bps_ensure(prefix, "--partitions 2"));
   ASSERT_EQ(second.exit_code, 0) << second.output;
-  EXPECT_EQ(count(second.output, "verified "), 4u) << second.output;
+  EXPECT_EQ(count(second.output, "verified "), 5u) << second.output;
 }
 
 TEST_F(TopicsIT, CliEnsureExitsNonZeroNamingTheTopicAndTheSettingThatIsWrong) {

@@ -1,6 +1,8 @@
 #define CAF_SUITE domain.codec
 #include <caf/test/unit_test.hpp>
 
+#include <vector>
+
 #include "bps/actors/codec.hpp"
 
 using namespace bps::domain;
@@ -145,4 +147,82 @@ CAF_TEST(base64 round - trips every byte and refuses bad text) {
   CAF_CHECK(!base64_decode("Zm9"));
   CAF_CHECK(!base64_decode("Zm=v"));
   CAF_CHECK(!base64_decode("Zm9v!A=="));
+}
+
+CAF_TEST(claims of purchases and of every command type survive encoding and decoding) {
+  auto p = claim_of(purchase{"k-1", "book-1", 2, "alice"}, "n1", 1764000000000);
+  auto back = decode_claim(encode(p));
+  CAF_REQUIRE(back);
+  CAF_CHECK(*back.value == p);
+  CAF_CHECK_EQUAL(encode(p), R"({"claimedAt":1764000000000,"id":"k-1","itemId":"book-1",)"
+                             R"("kind":"PURCHASE","node":"n1","purchasedBy":"alice",)"
+                             R"("quantity":2,"schemaVersion":1})");
+  std::vector<item_command> commands{
+    {"c-1", command_type::insert_item, "book-1", "Dune", 3, 0, std::nullopt},
+    {"c-2", command_type::set_quantity, "book-1", "", 10, 0, 3},
+    {"c-3", command_type::restock, "book-1", "", 0, 5, std::nullopt},
+    {"c-4", command_type::set_description, "book-1", "Dune 2", 0, 0, 0},
+  };
+  for (const auto& c : commands) {
+    auto x = claim_of(c, "cli", 7);
+    auto d = decode_claim(encode(x));
+    CAF_REQUIRE(d);
+    CAF_CHECK(*d.value == x);
+    CAF_CHECK(claims(*d.value, c));
+  }
+}
+
+CAF_TEST(a claim names only its own request) {
+  purchase mine{"k-1", "item-a", 1, "buyer"};
+  auto c = claim_of(mine, "n1", 1);
+  CAF_CHECK(claims(c, mine));
+  auto other_item = mine;
+  other_item.item_id = "item-b";
+  CAF_CHECK(!claims(c, other_item));
+  auto other_quantity = mine;
+  other_quantity.quantity = 2;
+  CAF_CHECK(!claims(c, other_quantity));
+  auto other_buyer = mine;
+  other_buyer.purchased_by = "someone";
+  CAF_CHECK(!claims(c, other_buyer));
+  // The kind is part of the request: a command under the same id is another one.
+  item_command cmd{"k-1", command_type::restock, "item-a", "", 0, 1, std::nullopt};
+  CAF_CHECK(!claims(c, cmd));
+  // Who claimed and when do not matter; an outcome is the same request as its CREATED.
+  CAF_CHECK(same_request(c, claim_of(mine, "n2", 99)));
+  auto decided = mine;
+  decided.status = purchase_status::successful;
+  decided.item_version = 3;
+  CAF_CHECK(claims(c, decided));
+  CAF_CHECK(says(describe_request(c), "purchase k-1: 1 x item-a by buyer"));
+  CAF_CHECK(says(describe_request(claim_of(cmd, "n1", 1)), "command k-1: RESTOCK of item-a"));
+}
+
+CAF_TEST(a garbage claim decodes to an error and never crashes) {
+  CAF_CHECK(says(decode_claim("\xff\xfe garbage").error, "not valid JSON"));
+  CAF_CHECK(says(decode_claim("").error, "not valid JSON"));
+  CAF_CHECK(says(decode_claim("17").error, "not a JSON object"));
+  CAF_CHECK(says(decode_claim(R"({"id":"k-1"})").error, "schemaVersion is missing"));
+  CAF_CHECK(says(decode_claim(R"({"schemaVersion":2,"id":"k-1"})").error, "schemaVersion 2"));
+  CAF_CHECK(
+    says(decode_claim(R"({"schemaVersion":1,"id":"k 1","kind":"PURCHASE"})").error, "field id"));
+  CAF_CHECK(says(decode_claim(R"({"schemaVersion":1,"id":"k-1","kind":"REFUND"})").error,
+                 "kind is \"REFUND\"; allowed: PURCHASE, ITEM_COMMAND"));
+  CAF_CHECK(says(decode_claim(R"({"schemaVersion":1,"id":"k-1","kind":"PURCHASE",)"
+                              R"("itemId":"a","quantity":"1","purchasedBy":"x","node":"n",)"
+                              R"("claimedAt":1})")
+                   .error,
+                 "field quantity must be a whole number"));
+  CAF_CHECK(says(decode_claim(R"({"schemaVersion":1,"id":"k-1","kind":"ITEM_COMMAND",)"
+                              R"("type":"RESTOCK","itemId":"a","amount":1,"node":"n"})")
+                   .error,
+                 "claimedAt is missing"));
+  CAF_CHECK(says(decode_claim(R"({"schemaVersion":1,"id":"k-1","kind":"PURCHASE","itemId":"a",)"
+                              R"("quantity":1,"purchasedBy":"x","claimedAt":1})")
+                   .error,
+                 "node is missing"));
+  // Every prefix of a valid claim is an error, never a crash.
+  auto valid = encode(claim_of(purchase{"k-1", "book-1", 2, "alice"}, "n1", 5));
+  for (size_t n = 0; n < valid.size(); ++n)
+    CAF_CHECK(!decode_claim(valid.substr(0, n)));
 }

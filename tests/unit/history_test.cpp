@@ -145,6 +145,64 @@ CAF_TEST(a duplicate request that went to dead letters needs no outcome) {
   CAF_CHECK_EQUAL(s.rejected_requests, 1u);
 }
 
+CAF_TEST(a request written under an id claimed first for another request is reported) {
+  insert(5);
+  // The first claim of k-1 is for item b; a second claim for another item came later.
+  h.add_claim(claim_of(purchase{"k-1", "b", 1, "x"}, "n1", 1), {"bps.idempotency-keys", 0, 4});
+  h.add_claim(claim_of(purchase{"k-1", "other", 1, "x"}, "n2", 1), {"bps.idempotency-keys", 0, 5});
+  h.add(purchase{"k-1", "other", 1, "x"});
+  h.add(
+    purchase{"k-1", "other", 1, "x", purchase_status::failed, failure_reason::unknown_item, 0, 0});
+  snapshot();
+  CAF_CHECK(reports("purchase k-1 was written for another request than the first claim of its id "
+                    "(purchase k-1: 1 x b by x)"));
+  auto s = h.check();
+  CAF_CHECK_EQUAL(s.claims, 2u);
+  CAF_CHECK_EQUAL(s.claimed_ids, 1u);
+}
+
+CAF_TEST(the first claim is the one at the lowest offset whatever the order they are added in) {
+  insert(5);
+  h.add_claim(claim_of(purchase{"k-2", "other", 1, "x"}, "n2", 1), {"bps.idempotency-keys", 1, 9});
+  h.add_claim(claim_of(purchase{"k-2", "b", 1, "x"}, "n1", 1), {"bps.idempotency-keys", 1, 3});
+  h.add(purchase{"k-2", "b", 1, "x"});
+  auto d = decide_purchase(state, purchase{"k-2", "b", 1, "x"});
+  state = d.state;
+  h.add(d.outcome);
+  snapshot();
+  auto s = h.check();
+  CAF_CHECK(s.violations.empty());
+}
+
+CAF_TEST(a command under an id claimed for a purchase is reported) {
+  insert(5);
+  h.add_claim(claim_of(purchase{"k-3", "b", 1, "x"}, "n1", 1), {"bps.idempotency-keys", 0, 1});
+  item_command restock{"k-3", command_type::restock, "b", "", 0, 2, std::nullopt};
+  h.add(restock);
+  snapshot();
+  CAF_CHECK(reports("command k-3 was written for another request than the first claim"));
+}
+
+CAF_TEST(retries of the claimed request and claims without a request are no violation) {
+  insert(5);
+  purchase p{"k-4", "b", 1, "x"};
+  h.add_claim(claim_of(p, "n1", 1), {"bps.idempotency-keys", 0, 1});
+  h.add_claim(claim_of(p, "n2", 2), {"bps.idempotency-keys", 0, 2}); // the same request again
+  h.add_claim(claim_of(purchase{"k-5", "b", 3, "y"}, "n1", 3),
+              {"bps.idempotency-keys", 0, 3}); // its writer died before the CREATED
+  h.add(p, {"bps.purchases", 0, 10});
+  auto d = decide_purchase(state, p);
+  state = d.state;
+  h.add(d.outcome);
+  // A second node wrote the same request again; the processor dead-lettered it.
+  h.add(p, {"bps.purchases", 0, 12});
+  h.add_dead_letter(dead_letter{"already decided", "bps.purchases", 0, 12, {}, {}});
+  snapshot();
+  auto s = h.check();
+  CAF_CHECK(s.violations.empty());
+  CAF_CHECK_EQUAL(s.rejected_requests, 1u);
+}
+
 CAF_TEST(a state store is checked against the replay and never ahead of it) {
   insert(5);
   auto outcome = buy(2);

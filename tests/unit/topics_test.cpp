@@ -22,16 +22,19 @@ topic_description as_described(const topic_spec& spec) {
 
 } // namespace
 
-CAF_TEST(the four topics share a prefix and one partition count) {
+CAF_TEST(the five topics share a prefix and one partition count) {
   auto specs = bps_topic_specs("shop.", 6);
-  CAF_REQUIRE_EQUAL(specs.size(), 4u);
+  CAF_REQUIRE_EQUAL(specs.size(), 5u);
   CAF_CHECK_EQUAL(specs[0].name, "shop.items");
   CAF_CHECK_EQUAL(specs[1].name, "shop.purchases");
   CAF_CHECK_EQUAL(specs[2].name, "shop.item-commands");
   CAF_CHECK_EQUAL(specs[3].name, "shop.dead-letters");
+  CAF_CHECK_EQUAL(specs[4].name, "shop.idempotency-keys");
+  CAF_CHECK_EQUAL(topic_names::with_prefix("shop.").all().size(), 5u);
   for (const auto& s : specs) {
     CAF_CHECK_EQUAL(s.partitions, 6);
     CAF_CHECK_EQUAL(s.configs.at("retention.ms"), "-1");
+    CAF_CHECK_EQUAL(s.configs.at("retention.bytes"), "-1");
   }
 }
 
@@ -83,6 +86,9 @@ CAF_TEST(a topic prefix with characters Kafka rejects is refused with the charac
   CAF_REQUIRE(err);
   CAF_CHECK(bps::describe(err).find("' '") != std::string::npos);
   CAF_CHECK(validate_topic_prefix(std::string(240, 'a')));
+  // The longest topic name, "<prefix>idempotency-keys", must stay within Kafka's 249.
+  CAF_CHECK(!validate_topic_prefix(std::string(233, 'a')));
+  CAF_CHECK(validate_topic_prefix(std::string(234, 'a')));
 }
 
 CAF_TEST(murmur2 gives the hashes of the Kafka Java client) {

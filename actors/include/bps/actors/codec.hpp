@@ -43,11 +43,13 @@ std::string encode(const item& x);
 std::string encode(const purchase& x);
 std::string encode(const item_command& x);
 std::string encode(const dead_letter& x);
+std::string encode(const claim& x);
 
 decoded<item> decode_item(std::string_view bytes);
 decoded<purchase> decode_purchase(std::string_view bytes);
 decoded<item_command> decode_command(std::string_view bytes);
 decoded<dead_letter> decode_dead_letter(std::string_view bytes);
+decoded<claim> decode_claim(std::string_view bytes);
 
 /// Checks an id (itemId, purchaseId, commandId): 1 to 128 characters of letters,
 /// digits and . _ : - , starting with a letter or digit. Returns the problem, if any.

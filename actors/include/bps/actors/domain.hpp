@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 namespace bps::domain {
 
@@ -118,6 +119,42 @@ std::string_view to_string(command_status status) noexcept;
 
 /// "ITEM_EXISTS", "UNKNOWN_ITEM", ...; empty for none.
 std::string_view to_string(rejection_reason reason) noexcept;
+
+/// True if two purchases are the same request (what a client sent): the same
+/// purchaseId, itemId, quantity and purchasedBy. Status and outcome fields are not
+/// compared, so an outcome is "the same request" as the CREATED it decides.
+bool same_request(const purchase& a, const purchase& b) noexcept;
+/// True if two item commands are the same request: the same commandId, type,
+/// itemId, description, quantity, amount and expectedVersion.
+bool same_request(const item_command& a, const item_command& b) noexcept;
+
+/// A claim of a request id, in the idempotency-keys topic: whoever writes a
+/// request under an id it did not draw at random (an Idempotency-Key, `--id`) first
+/// claims the id for that request; the first claim of an id in its partition names
+/// the one request the id stands for, forever.
+struct claim {
+  std::string id;
+  /// The request: a CREATED purchase or a REQUESTED command, its id equal to `id`.
+  std::variant<purchase, item_command> request;
+  /// Who claimed (a node id, or "cli") and when (ms since the epoch): for people.
+  std::string node;
+  int64_t claimed_at_ms = 0;
+  friend bool operator==(const claim&, const claim&) = default;
+};
+
+/// The claim of a request (its status set to CREATED / REQUESTED).
+claim claim_of(const purchase& p, std::string node, int64_t claimed_at_ms);
+claim claim_of(const item_command& c, std::string node, int64_t claimed_at_ms);
+
+/// True if the claim is for exactly this request: same kind, id and fields.
+bool claims(const claim& c, const purchase& p) noexcept;
+bool claims(const claim& c, const item_command& x) noexcept;
+/// True if two claims are for the same request (who and when do not matter).
+bool same_request(const claim& a, const claim& b) noexcept;
+
+/// The claimed request in words, for error messages: "purchase p-1: 2 x book-1 by
+/// alice", "command c-1: RESTOCK of book-1 (amount 5)".
+std::string describe_request(const claim& c);
 
 /// The largest quantity, amount or stock bps accepts (no overflow in any sum).
 inline constexpr int64_t max_quantity = 1'000'000'000'000;

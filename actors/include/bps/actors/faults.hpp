@@ -35,7 +35,8 @@ struct fault_plan {
 };
 
 /// Adds one fault given as NAME=N (pause-before-commit, store-fail, offsets-fail,
-/// commit-unknown, catch-up-slow; N >= 1) to `plan`. Returns what is wrong with `spec`, if anything.
+/// commit-unknown, catch-up-slow; N >= 1) to `plan`. Returns what is wrong with `spec`, if
+/// anything.
 std::optional<std::string> add_fault(fault_plan& plan, std::string_view spec);
 
 /// The plan as NAME=N words, for the log.

@@ -2,10 +2,13 @@
 
 // The gateway: what the HTTP edge talks to. It writes requests (CREATED purchases,
 // REQUESTED item commands) to Kafka with its own idempotent producer, and keeps a
-// committed view of the items, purchases and commands topics (read_committed) to
-// answer reads and to tell waiting clients the committed outcome, whichever node
-// decided it. Inside, one actor owns the view and the waiters; every call below
-// crosses to it as a typed message with a deadline. No CAF or HTTP in this header.
+// committed view of the items, purchases, commands and idempotency-keys topics
+// (read_committed) to answer reads, to tell waiting clients the committed outcome,
+// whichever node decided it, and to know the first claim of every keyed id. Items
+// are kept in memory; purchases and commands (the idempotency window) and claims
+// (forever) in a RocksDB store (gateway_store.hpp). Inside, one actor owns the view
+// and the waiters; every call below crosses to it as a typed message with a
+// deadline. No CAF or HTTP in this header.
 
 #include <atomic>
 #include <chrono>
@@ -33,10 +36,25 @@ using std::chrono::milliseconds;
 struct config {
   std::string bootstrap;
   std::string topic_prefix;
-  /// How long the view remembers purchases and commands (and so idempotency keys).
+  /// Written into each claim (who claimed).
+  std::string node_id = "node";
+  /// How long the view keeps purchases and commands without a claim. Claims, and
+  /// the requests and outcomes of claimed ids, are kept forever.
   milliseconds remember{std::chrono::hours{24}};
-  /// How long a write to Kafka may take before it is reported as failed.
+  /// How long a write to Kafka may take before it is reported as failed; also how
+  /// long a keyed request waits for its claim to be read back.
   milliseconds write_timeout{10000};
+  /// Where the view's store lives: `DIR/<prefix>gateway` under this directory (kept
+  /// across restarts, which then read only what is new); empty: a private temporary
+  /// directory, removed at stop.
+  std::string state_dir;
+  /// A new write for an item whose partition has a request this gateway wrote that
+  /// is undecided for longer than this is refused (answer::overloaded) at once;
+  /// 0: never.
+  milliseconds max_decision_lag{1000};
+  /// While messages wait longer than this in the gateway actor's mailbox (measured
+  /// by a heartbeat every 100 ms), admit() refuses new writes at once; 0: never.
+  milliseconds max_queue_delay{200};
   kafka::properties extra;
 };
 
@@ -49,10 +67,13 @@ enum class answer {
   /// Nothing with this id is known.
   not_found,
   /// The id is taken by a different request (an idempotency key reused for
-  /// another body).
+  /// another request): the message names the first one.
   conflict,
-  /// Kafka could not take the write.
+  /// Kafka could not take the write, the claim was not read back in time, or the
+  /// view's store failed: retry later with the same key.
   unavailable,
+  /// Not written: the item's partition is behind (see config::max_decision_lag).
+  overloaded,
 };
 
 struct purchase_answer {
@@ -93,6 +114,21 @@ struct stats {
   std::atomic<uint64_t> purchases_successful{0};
   std::atomic<uint64_t> purchases_failed{0};
   std::atomic<uint64_t> waiting{0};
+  /// Claims written, keyed requests refused because their id was claimed first for
+  /// another request, writes refused because their partition is behind.
+  std::atomic<uint64_t> claims_written{0};
+  std::atomic<uint64_t> claim_conflicts{0};
+  std::atomic<uint64_t> shed{0};
+  /// Requests written by this gateway and not decided yet.
+  std::atomic<uint64_t> undecided{0};
+  /// Records pruned from the store (older than the window, not claimed).
+  std::atomic<uint64_t> pruned{0};
+  /// What the view's store holds in memory (RocksDB memtables, cache, table readers).
+  std::atomic<uint64_t> store_memory_bytes{0};
+  /// How long the last heartbeat waited in the gateway actor's mailbox (ms).
+  std::atomic<int64_t> queue_delay_ms{0};
+  /// Set once the view's store failed: nothing is answered from it any more.
+  std::atomic<bool> store_failed{false};
 };
 
 template <class T>
@@ -116,16 +152,25 @@ public:
   /// Appends `p` (status CREATED, its purchaseId set by the caller) unless a
   /// purchase with this id exists: then `done` gets that one, or `conflict` if
   /// it is a different request. Answers once the CREATED is durable, or once
-  /// decided if `wait` > 0 and the outcome comes within it.
-  void submit_purchase(domain::purchase p, milliseconds wait, callback<purchase_answer> done);
+  /// decided if `wait` > 0 and the outcome comes within it. `keyed`: the id was not
+  /// drawn at random (an Idempotency-Key): it is claimed first, and the first
+  /// claim of the id decides whether this request is the one it stands for
+  /// (otherwise `conflict`, naming that request).
+  void submit_purchase(domain::purchase p, bool keyed, milliseconds wait,
+                       callback<purchase_answer> done);
   void get_purchase(std::string purchase_id, milliseconds wait, callback<purchase_answer> done);
   /// The same for item commands (status REQUESTED).
-  void submit_command(domain::item_command c, milliseconds wait, callback<command_answer> done);
+  void submit_command(domain::item_command c, bool keyed, milliseconds wait,
+                      callback<command_answer> done);
   void get_item(std::string item_id, callback<item_answer> done);
   /// Items ordered by itemId, starting after `after`.
   void list_items(std::string after, size_t limit, callback<page_answer> done);
 
   const stats& counters() const noexcept;
+
+  /// Whether a new write may be sent to the gateway now: the reason to refuse it
+  /// (503 overloaded, at once, before it waits in the queue), if not.
+  std::optional<std::string> admit() const;
 
   /// Begins the stop: every client waiting for a decision gets its answer within
   /// `bound` from now (the committed outcome if it comes by then, else `pending`),
@@ -154,10 +199,5 @@ std::optional<domain::item> view_after(const std::optional<domain::item>& curren
                                        const domain::item_command& applied);
 std::optional<domain::item> view_after(const std::optional<domain::item>& current,
                                        const domain::purchase& sold);
-
-/// True if two purchases are the same request (what a client sent).
-bool same_request(const domain::purchase& a, const domain::purchase& b) noexcept;
-/// True if two commands are the same request (what a client sent).
-bool same_request(const domain::item_command& a, const domain::item_command& b) noexcept;
 
 } // namespace bps::gateway

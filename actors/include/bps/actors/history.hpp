@@ -39,6 +39,9 @@ public:
   /// A record of the dead-letters topic. A request it names was rejected as bad
   /// input (e.g. a purchaseId given twice) and needs no outcome.
   void add_dead_letter(const dead_letter& d);
+  /// A record of the idempotency-keys topic, in its partition's order (the caller
+  /// leaves out claims in another partition than their id's: they are never first).
+  void add_claim(const claim& c, const position& at = {});
 
   struct summary {
     size_t items = 0;
@@ -53,6 +56,9 @@ public:
     size_t rejected_requests = 0;
     /// Purchases or commands with no outcome yet (still in flight when read).
     size_t undecided = 0;
+    /// Claim records, and the ids they claim.
+    size_t claims = 0;
+    size_t claimed_ids = 0;
     /// Every invariant broken, one sentence each, naming the item or id.
     std::vector<std::string> violations;
     /// The state rebuilt from the chains of outcomes, per item.
@@ -65,8 +71,9 @@ public:
   /// purchase and REQUESTED command has exactly one outcome (none without a
   /// request); each item's versions form a chain 1..N with no gap and no step twice;
   /// every step is a valid transition; no oversell; the last snapshot in `items`
-  /// equals the rebuilt item. With `allow_undecided`, requests without an outcome
-  /// are counted, not reported.
+  /// equals the rebuilt item; no CREATED purchase or REQUESTED command has an id
+  /// whose first claim is for another request. With `allow_undecided`, requests
+  /// without an outcome are counted, not reported.
   summary check(bool allow_undecided = false) const;
 
 private:
@@ -75,6 +82,9 @@ private:
   std::map<std::string, item> snapshots_;
   std::set<position> dead_lettered_;
   size_t dead_letters_ = 0;
+  /// The first claim of each id (the lowest position) and how many claims there were.
+  std::map<std::string, std::pair<claim, position>> first_claims_;
+  size_t claims_ = 0;
 };
 
 /// How a node's state store compares with the replayed log.

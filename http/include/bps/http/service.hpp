@@ -28,6 +28,9 @@ struct service_config {
   std::chrono::milliseconds max_wait{30000};
   /// How long item changes wait for their result before answering 202.
   std::chrono::milliseconds command_wait{10000};
+  /// How long the gateway keeps purchases made without an Idempotency-Key (for
+  /// the message of a 404).
+  std::chrono::milliseconds idempotency_window{std::chrono::hours{24}};
 };
 
 /// What /readyz reports: ready or not, and the checks as a JSON object.

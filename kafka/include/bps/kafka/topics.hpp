@@ -20,6 +20,9 @@ struct topic_names {
   std::string purchases;
   std::string item_commands;
   std::string dead_letters;
+  /// Claims of request ids (Idempotency-Keys, explicit ids): the first claim of an
+  /// id in its partition names the one request the id stands for.
+  std::string idempotency_keys;
 
   static topic_names with_prefix(std::string_view prefix);
   std::vector<std::string> all() const;
@@ -33,9 +36,10 @@ inline constexpr int32_t default_partitions = 12;
 /// topic name. An invalid_argument error names what is wrong.
 caf::error validate_topic_prefix(std::string_view prefix);
 
-/// The four topics with their required configs: items compacted and kept forever;
-/// purchases, item-commands and dead-letters not compacted, retention.ms=-1.
-/// All have the same partition count (co-partitioning by itemId).
+/// The five topics with their required configs: items compacted and kept forever;
+/// purchases, item-commands, dead-letters and idempotency-keys not compacted,
+/// retention.ms=-1 and retention.bytes=-1. All have the same partition count
+/// (co-partitioning by itemId; claims by their id with the same partitioner).
 std::vector<topic_spec> bps_topic_specs(std::string_view prefix, int32_t partitions,
                                         int16_t replication_factor = 1);
 
@@ -51,7 +55,9 @@ struct ensure_report {
 
 /// Creates the topics that are missing and verifies those that exist. Any
 /// mismatch is a topic_mismatch error listing every difference; nothing is
-/// changed on an existing topic.
+/// changed on an existing topic, and nothing is created while an existing one does
+/// not fit (so that a topic added to bps later is never created with another
+/// partition count than the deployment's).
 caf::expected<ensure_report> ensure_topics(admin& client, const std::vector<topic_spec>& specs,
                                            milliseconds timeout);
 
