@@ -1,16 +1,13 @@
 #include "catch_up.hpp"
 
 #include <algorithm>
-#include <cinttypes>
-#include <cstdio>
 #include <thread>
-
-#include <fmt/format.h>
 
 #include "bps/actors/codec.hpp"
 #include "bps/error.hpp"
 #include "bps/kafka/classify.hpp"
 #include "bps/kafka/consumer.hpp"
+#include "bps/kafka/log_origin.hpp"
 
 namespace bps {
 
@@ -36,14 +33,6 @@ kafka::consumer_options reader_options(const std::string& bootstrap,
   for (const auto& [k, v] : extra)
     opts.extra[k] = v;
   return opts;
-}
-
-uint64_t fnv1a(uint64_t h, std::string_view bytes) {
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
 }
 
 } // namespace
@@ -198,10 +187,11 @@ catch_up::step_result catch_up::step(milliseconds budget) {
       ++x.records;
       at = std::max(at, r.offset + 1);
       if (r.topic == topics_.purchases && x.need_origin_purchases) {
-        x.pending.meta.emplace_back("origin." + topics_.purchases, origin_of(r).to_string());
+        x.pending.meta.emplace_back("origin." + topics_.purchases, kafka::origin_of(r).to_string());
         x.need_origin_purchases = false;
       } else if (r.topic == topics_.item_commands && x.need_origin_commands) {
-        x.pending.meta.emplace_back("origin." + topics_.item_commands, origin_of(r).to_string());
+        x.pending.meta.emplace_back("origin." + topics_.item_commands,
+                                    kafka::origin_of(r).to_string());
         x.need_origin_commands = false;
       }
       if (r.value) {
@@ -239,56 +229,6 @@ catch_up::step_result catch_up::step(milliseconds budget) {
     }
   }
   return out;
-}
-
-// -- log origins ------------------------------------------------------------------
-
-std::string log_origin::to_string() const {
-  return fmt::format("{} {} {:016x}", offset, timestamp_ms, digest);
-}
-
-log_origin log_origin::parse(const std::string& text) {
-  log_origin o;
-  if (std::sscanf(text.c_str(), "%" SCNd64 " %" SCNd64 " %" SCNx64, &o.offset, &o.timestamp_ms,
-                  &o.digest)
-      != 3)
-    return log_origin{};
-  return o;
-}
-
-log_origin origin_of(const kafka::record& rec) {
-  uint64_t h = 14695981039346656037ULL;
-  h = fnv1a(h, rec.key.value_or(""));
-  h = fnv1a(h, "\x1f");
-  h = fnv1a(h, rec.value.value_or(""));
-  return {rec.offset, rec.timestamp_ms, h};
-}
-
-caf::expected<bool> same_origin(const std::string& bootstrap, const kafka::topic_partition& tp,
-                                const log_origin& origin, const kafka::properties& extra,
-                                milliseconds timeout) {
-  if (origin.offset < 0)
-    return false;
-  auto opts = reader_options(bootstrap, extra);
-  opts.read_committed = false; // the record is there whoever wrote it
-  auto c = kafka::consumer::make(opts);
-  if (!c)
-    return std::move(c.error());
-  if (auto err = (*c)->assign({{tp.topic, tp.partition, origin.offset}}))
-    return err;
-  auto deadline = clock_type::now() + timeout;
-  while (clock_type::now() < deadline) {
-    auto ev = (*c)->poll(milliseconds{100});
-    if (!ev)
-      return std::move(ev.error());
-    if (ev->what == kafka::poll_event::kind::partition_eof)
-      return false; // the log ends before the record
-    if (ev->what == kafka::poll_event::kind::message)
-      return origin_of(ev->rec) == origin;
-  }
-  return make_error(ec::timeout,
-                    fmt::format("reading {}/{} at offset {} took longer than {} ms", tp.topic,
-                                tp.partition, origin.offset, timeout.count()));
 }
 
 } // namespace bps

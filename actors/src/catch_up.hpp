@@ -88,24 +88,4 @@ private:
   std::chrono::milliseconds slow_{0};
 };
 
-/// A fingerprint of the first record a store absorbed from one log, so that a store
-/// can tell the log it was built from from a log created anew under the same name.
-struct log_origin {
-  int64_t offset = -1;
-  int64_t timestamp_ms = 0;
-  uint64_t digest = 0;
-  std::string to_string() const;
-  static log_origin parse(const std::string& text);
-  friend bool operator==(const log_origin&, const log_origin&) = default;
-};
-
-/// The fingerprint of one record.
-log_origin origin_of(const kafka::record& rec);
-
-/// Reads the record at `origin.offset` of `tp` and compares. True if it is the same
-/// record; false if the log holds another record there or none at all.
-caf::expected<bool> same_origin(const std::string& bootstrap, const kafka::topic_partition& tp,
-                                const log_origin& origin, const kafka::properties& extra,
-                                std::chrono::milliseconds timeout);
-
 } // namespace bps

@@ -36,6 +36,7 @@
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/classify.hpp"
 #include "bps/kafka/consumer.hpp"
+#include "bps/kafka/log_origin.hpp"
 #include "bps/kafka/producer.hpp"
 #include "bps/kafka/reader.hpp"
 #include "bps/kafka/topics.hpp"
@@ -89,6 +90,9 @@ struct view_batch {
   /// Claims in their id's partition, under their id (others are never first).
   std::vector<domain::claim> claims;
   std::vector<kafka::partition_offset> positions;
+  /// The first record read of a partition the store has no origin of yet, as
+  /// kafka::log_origin text: written with the positions.
+  std::vector<std::pair<kafka::topic_partition, std::string>> origins;
 };
 
 /// The fate of one write of a request: empty error if durable.
@@ -818,6 +822,8 @@ private:
       if (auto err = absorb_record(st_.commands, b.commands[i], b.command_times[i], horizon,
                                    claimed, seen_commands, decided_commands, wb))
         return err;
+    for (const auto& [tp, fingerprint] : b.origins)
+      wb.origin(tp, fingerprint);
     for (const auto& po : b.positions)
       wb.position({po.topic, po.partition}, po.offset);
     if (!wb.empty())
@@ -1106,6 +1112,8 @@ struct gateway::impl {
   std::string temp_dir;
   /// Where the store has read each partition to (none: not read yet).
   std::map<kafka::topic_partition, int64_t> stored_positions;
+  /// The partitions whose first record read the store knows (kafka::log_origin).
+  std::set<kafka::topic_partition> stored_origins;
   std::optional<int64_t> oldest_claim;
   int32_t partitions = 1;
   milliseconds remember{0};
@@ -1139,6 +1147,7 @@ struct gateway::impl {
   /// the window's start or the oldest claim's, whichever is earlier).
   void read_view() {
     std::map<kafka::topic_partition, int64_t> next = stored_positions;
+    std::set<kafka::topic_partition> have_origin = stored_origins;
     std::set<kafka::topic_partition> dirty;
     std::set<kafka::topic_partition> not_at_end;
     std::vector<kafka::partition_offset> claims_from;
@@ -1208,6 +1217,9 @@ struct gateway::impl {
       if (tp.topic != topics.items) {
         next[tp] = rec.offset + 1;
         dirty.insert(tp);
+        // The first record the store reads of a log says which log it was built from.
+        if (have_origin.insert(tp).second)
+          batch.origins.emplace_back(tp, kafka::origin_of(rec).to_string());
       }
       if (!rec.value)
         continue;
@@ -1291,6 +1303,73 @@ struct gateway::impl {
                                               "since {})",
                                               utc(std::max<int64_t>(since, 0))));
     return true;
+  }
+
+  /// Empties the store if it was built from topics that were deleted and created
+  /// anew (its positions reach past the end of a log, or a log no longer holds the
+  /// first record the store read of it: however far the new log has grown), and
+  /// sets stored_positions and stored_origins to what can be trusted.
+  caf::error check_store(const config& cfg, const std::string& dir) {
+    auto positions = store->positions();
+    if (!positions)
+      return std::move(positions.error());
+    auto origins = store->origins();
+    if (!origins)
+      return std::move(origins.error());
+    auto deadline = clock_type::now() + std::max(cfg.write_timeout, milliseconds{30000});
+    auto retriable = [&](const caf::error& err) {
+      return kafka::class_of(code_of(err)) == kafka::error_class::retriable
+             && clock_type::now() < deadline;
+    };
+    std::string why;
+    for (const auto& [tp, offset] : *positions) {
+      auto marks = reader->watermarks(tp, cfg.write_timeout);
+      while (!marks && retriable(marks.error())) {
+        std::this_thread::sleep_for(milliseconds{200});
+        marks = reader->watermarks(tp, cfg.write_timeout);
+      }
+      if (!marks)
+        return std::move(marks.error());
+      if (offset > marks->second) {
+        why = fmt::format("has read {}/{} to {}, beyond its end {}", tp.topic, tp.partition, offset,
+                          marks->second);
+        break;
+      }
+    }
+    auto checks = check_origins(*positions, *origins);
+    if (why.empty() && !checks.inconsistent.empty())
+      why = checks.inconsistent;
+    if (why.empty() && !checks.verify.empty()) {
+      auto other = kafka::other_origins(cfg.bootstrap, checks.verify, cfg.extra, cfg.write_timeout);
+      while (!other && retriable(other.error())) {
+        std::this_thread::sleep_for(milliseconds{200});
+        other = kafka::other_origins(cfg.bootstrap, checks.verify, cfg.extra, cfg.write_timeout);
+      }
+      if (!other)
+        return std::move(other.error());
+      if (!other->empty())
+        why = fmt::format("was built from another {}/{} log", other->front().topic,
+                          other->front().partition);
+    }
+    if (!why.empty()) {
+      spdlog::warn("gateway: the view's store {} {} (topics deleted and created anew?); it is "
+                   "emptied and read again",
+                   dir, why);
+      if (auto err = store->clear())
+        return err;
+      stored_positions.clear();
+      stored_origins.clear();
+      return {};
+    }
+    // A partition the store started at its end and has read no record of since: its
+    // position proves nothing, it is read again from where a new store would start.
+    for (const auto& tp : checks.unproven)
+      positions->erase(tp);
+    stored_positions = std::move(*positions);
+    stored_origins.clear();
+    for (const auto& kv : *origins)
+      stored_origins.insert(kv.first);
+    return {};
   }
 
   void remove_temp_dir() {
@@ -1493,32 +1572,8 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
     return std::move(reader.error());
   p->reader = std::move(*reader);
 
-  // A store that reaches past the end of a log was built from topics that were
-  // deleted and created anew: it starts over.
-  auto positions = p->store->positions();
-  if (!positions)
-    return std::move(positions.error());
-  auto deadline = clock_type::now() + std::max(cfg.write_timeout, milliseconds{30000});
-  for (const auto& [tp, offset] : *positions) {
-    auto marks = p->reader->watermarks(tp, cfg.write_timeout);
-    while (!marks && kafka::class_of(code_of(marks.error())) == kafka::error_class::retriable
-           && clock_type::now() < deadline) {
-      std::this_thread::sleep_for(milliseconds{200});
-      marks = p->reader->watermarks(tp, cfg.write_timeout);
-    }
-    if (!marks)
-      return std::move(marks.error());
-    if (offset > marks->second) {
-      spdlog::warn("gateway: the view's store {} has read {}/{} to {}, beyond its end {} (topics "
-                   "created anew?); it starts over",
-                   dir, tp.topic, tp.partition, offset, marks->second);
-      if (auto err = p->store->clear())
-        return err;
-      positions->clear();
-      break;
-    }
-  }
-  p->stored_positions = std::move(*positions);
+  if (auto err = p->check_store(cfg, dir))
+    return err;
   auto oldest = p->store->oldest_claim();
   if (!oldest)
     return std::move(oldest.error());

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -26,9 +27,12 @@ constexpr std::string_view claim_prefix = "k/";
 /// t/<first seen, ms, 16 digits>/<p|c><id>: what to prune, oldest first.
 constexpr std::string_view time_prefix = "t/";
 constexpr std::string_view position_prefix = "m/pos/";
+constexpr std::string_view origin_prefix = "m/origin/";
 constexpr const char* format_key = "m/format";
 constexpr const char* prefix_key = "m/prefix";
-constexpr const char* format_version = "1";
+// 2: with the origin of every partition read (a store of format 1 cannot say which
+// logs it was built from: it starts empty).
+constexpr const char* format_version = "2";
 constexpr const char* oldest_claim_key = "m/oldest-claim";
 
 rocksdb::Options store_options() {
@@ -69,8 +73,8 @@ std::string time_key(int64_t ms, char kind, std::string_view id) {
   return fmt::format("{}{:016d}/{}{}", time_prefix, std::max<int64_t>(ms, 0), kind, id);
 }
 
-std::string position_key(const kafka::topic_partition& tp) {
-  return fmt::format("{}{}/{}", position_prefix, tp.topic, tp.partition);
+std::string partition_key(std::string_view prefix, const kafka::topic_partition& tp) {
+  return fmt::format("{}{}/{}", prefix, tp.topic, tp.partition);
 }
 
 } // namespace
@@ -102,7 +106,11 @@ void view_store::batch::put(const domain::claim& c) {
 }
 
 void view_store::batch::position(const kafka::topic_partition& tp, int64_t next_offset) {
-  impl_->wb.Put(position_key(tp), std::to_string(next_offset));
+  impl_->wb.Put(partition_key(position_prefix, tp), std::to_string(next_offset));
+}
+
+void view_store::batch::origin(const kafka::topic_partition& tp, const std::string& fingerprint) {
+  impl_->wb.Put(partition_key(origin_prefix, tp), fingerprint);
 }
 
 void view_store::batch::oldest_claim(int64_t claimed_at_ms) {
@@ -142,6 +150,10 @@ struct view_store::impl {
       return make_error(ec::malformed, "gateway store: " + k + " is unreadable: " + d.error);
     return std::optional<T>{std::move(*d.value)};
   }
+
+  /// Every value under `prefix`<topic>/<partition>.
+  caf::expected<std::map<kafka::topic_partition, std::string>>
+  per_partition(std::string_view prefix);
 };
 
 view_store::view_store(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
@@ -223,32 +235,49 @@ caf::expected<std::optional<domain::claim>> view_store::claim(const std::string&
                                        [](std::string_view v) { return domain::decode_claim(v); });
 }
 
-caf::expected<std::map<kafka::topic_partition, int64_t>> view_store::positions() {
-  std::map<kafka::topic_partition, int64_t> out;
-  std::unique_ptr<rocksdb::Iterator> it{impl_->db->NewIterator({})};
-  for (it->Seek(std::string{position_prefix});
-       it->Valid() && it->key().starts_with(std::string{position_prefix}); it->Next()) {
-    auto k = it->key().ToStringView().substr(position_prefix.size());
-    auto v = it->value().ToStringView();
+caf::expected<std::map<kafka::topic_partition, std::string>>
+view_store::impl::per_partition(std::string_view prefix) {
+  std::map<kafka::topic_partition, std::string> out;
+  std::unique_ptr<rocksdb::Iterator> it{db->NewIterator({})};
+  for (it->Seek(std::string{prefix}); it->Valid() && it->key().starts_with(std::string{prefix});
+       it->Next()) {
+    auto k = it->key().ToStringView().substr(prefix.size());
     auto slash = k.rfind('/');
     int32_t partition = -1;
-    int64_t offset = -1;
     bool ok = slash != std::string_view::npos;
     if (ok) {
-      auto [p1, e1] = std::from_chars(k.data() + slash + 1, k.data() + k.size(), partition);
-      auto [p2, e2] = std::from_chars(v.data(), v.data() + v.size(), offset);
-      ok = e1 == std::errc{} && p1 == k.data() + k.size() && e2 == std::errc{}
-           && p2 == v.data() + v.size();
+      auto [end, err] = std::from_chars(k.data() + slash + 1, k.data() + k.size(), partition);
+      ok = err == std::errc{} && end == k.data() + k.size();
     }
     if (!ok)
       return make_error(ec::malformed,
-                        fmt::format("gateway store: position {} = \"{}\" is unreadable",
-                                    it->key().ToString(), it->value().ToString()));
-    out[{std::string{k.substr(0, slash)}, partition}] = offset;
+                        fmt::format("gateway store: key {} is unreadable", it->key().ToString()));
+    out[{std::string{k.substr(0, slash)}, partition}] = it->value().ToString();
   }
-  if (auto err = from_status("read positions", it->status()))
+  if (auto err = from_status(fmt::format("read {}", prefix), it->status()))
     return err;
   return out;
+}
+
+caf::expected<std::map<kafka::topic_partition, int64_t>> view_store::positions() {
+  auto values = impl_->per_partition(position_prefix);
+  if (!values)
+    return std::move(values.error());
+  std::map<kafka::topic_partition, int64_t> out;
+  for (const auto& [tp, v] : *values) {
+    int64_t offset = -1;
+    auto [end, err] = std::from_chars(v.data(), v.data() + v.size(), offset);
+    if (err != std::errc{} || end != v.data() + v.size())
+      return make_error(ec::malformed,
+                        fmt::format("gateway store: position {} = \"{}\" is unreadable",
+                                    partition_key(position_prefix, tp), v));
+    out[tp] = offset;
+  }
+  return out;
+}
+
+caf::expected<std::map<kafka::topic_partition, std::string>> view_store::origins() {
+  return impl_->per_partition(origin_prefix);
 }
 
 caf::expected<std::optional<int64_t>> view_store::oldest_claim() {
@@ -329,6 +358,30 @@ caf::error view_store::clear() {
 
 const std::string& view_store::dir() const noexcept {
   return impl_->dir;
+}
+
+origin_checks check_origins(const std::map<kafka::topic_partition, int64_t>& positions,
+                            const std::map<kafka::topic_partition, std::string>& origins) {
+  origin_checks out;
+  for (const auto& [tp, text] : origins) {
+    auto origin = kafka::log_origin::parse(text);
+    if (origin.offset < 0) {
+      out.inconsistent
+        = fmt::format("its origin of {}/{} (\"{}\") is unreadable", tp.topic, tp.partition, text);
+      return out;
+    }
+    if (auto at = positions.find(tp); at != positions.end() && origin.offset >= at->second) {
+      out.inconsistent = fmt::format("its origin of {}/{} is at offset {}, not below its "
+                                     "position {}",
+                                     tp.topic, tp.partition, origin.offset, at->second);
+      return out;
+    }
+    out.verify.emplace(tp, origin);
+  }
+  for (const auto& [tp, at] : positions)
+    if (at > 0 && origins.count(tp) == 0)
+      out.unproven.push_back(tp);
+  return out;
 }
 
 } // namespace bps::gateway

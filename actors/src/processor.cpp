@@ -25,6 +25,7 @@
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/classify.hpp"
 #include "bps/kafka/consumer.hpp"
+#include "bps/kafka/log_origin.hpp"
 #include "bps/kafka/producer.hpp"
 #include "bps/kafka/reader.hpp"
 #include "bps/kafka/topics.hpp"
@@ -84,7 +85,7 @@ struct partition_task {
   /// Offsets of this node's committed outputs in the input logs, not yet read back.
   std::unordered_set<int64_t> own_purchases;
   std::unordered_set<int64_t> own_commands;
-  /// Whether the store knows which log it was built from (see log_origin), and the
+  /// Whether the store knows which log it was built from (see kafka::log_origin), and the
   /// fingerprints to store with the next write when it does not.
   bool origin_purchases = false;
   bool origin_commands = false;
@@ -629,8 +630,8 @@ private:
                      cfg_.node_id, t.partition, *topic);
         return false;
       }
-      auto same = same_origin(cfg_.bootstrap, {*topic, t.partition}, log_origin::parse(**stored),
-                              cfg_.extra, 10s);
+      auto same = kafka::same_origin(cfg_.bootstrap, {*topic, t.partition},
+                                     kafka::log_origin::parse(**stored), cfg_.extra, 10s);
       if (!same)
         return std::move(same.error());
       if (!*same) {
@@ -740,7 +741,7 @@ private:
     if (known)
       return;
     known = true;
-    t.origin_meta.emplace_back("origin." + rec.topic, origin_of(rec).to_string());
+    t.origin_meta.emplace_back("origin." + rec.topic, kafka::origin_of(rec).to_string());
   }
 
   /// Checks what every request must satisfy; returns the reason it does not.

@@ -7,6 +7,7 @@
 #include <array>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <latch>
 #include <map>
 #include <memory>
@@ -1018,6 +1019,69 @@ TEST_F(GatewayIT, WithTwoNodesEveryAnswerIsTheCommittedOneWhicheverNodeDecided) 
   }
   EXPECT_NE(nodes["n2"]->log().find("partitions assigned"), std::string::npos);
   replay_verifies();
+}
+
+TEST_F(GatewayIT, AViewStoreOfTopicsDeletedAndCreatedAnewIsRebuiltEvenIfTheNewLogsGrewPastIt) {
+  auto state = ::testing::TempDir() + prefix + "state";
+  const std::vector<std::string> with_state{"--state-dir", state};
+  start_node("n1", with_state);
+  insert("g-1", 100);
+  auto keyed = http_call(port(), keyed_purchase("recreated-key", "g-1", "alice", 2));
+  ASSERT_EQ(keyed.status, 200) << keyed.body;
+  EXPECT_EQ(body(keyed)["purchaseStatus"], "SUCCESSFUL");
+  auto keyed_id = body(keyed)["purchaseId"].get<std::string>();
+  auto plain = client("POST", "/purchases?wait=10000",
+                      R"({"itemId":"g-1","quantity":1,"purchasedBy":"bob"})");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  auto plain_id = body(plain)["purchaseId"].get<std::string>();
+  ASSERT_EQ(nodes["n1"]->stop(SIGTERM, 30s), 0);
+
+  // Where the view's store has read every partition to: the ends of the logs.
+  auto ends = [&] {
+    std::map<std::pair<std::string, int32_t>, int64_t> out;
+    for (const auto& topic : {topics.purchases, topics.item_commands, topics.idempotency_keys})
+      for (int32_t p = 0; p < 4; ++p)
+        out[{topic, p}] = must(kafka::log_end(bootstrap(), {topic, p}, 10s));
+    return out;
+  };
+  const auto old_ends = ends();
+
+  // The operator deletes the topics and creates them anew; a node whose view is not
+  // kept (no --state-dir) writes to them until every new log has grown past the old
+  // one's end, without ever using the old Idempotency-Key.
+  auto deleted = run(bps_exe() + " topics delete --yes --bootstrap " + bootstrap()
+                     + " --topic-prefix " + prefix);
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  start_node("n1");
+  insert("g-1", 100);
+  auto grown = [&] {
+    auto now = ends();
+    return std::all_of(old_ends.begin(), old_ends.end(),
+                       [&](const auto& kv) { return kv.second == 0 || now[kv.first] > kv.second; });
+  };
+  for (int i = 0; !grown(); ++i) {
+    ASSERT_LT(i, 100) << "the new logs did not grow past the old ones";
+    auto r = http_call(port(), keyed_purchase("filler-" + std::to_string(i), "g-1"));
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(admin("POST", "/items/g-1/restock", R"({"amount":1})").status, 200);
+  }
+  ASSERT_EQ(nodes["n1"]->stop(SIGTERM, 30s), 0);
+
+  // The node comes back on its old state directory: its view must be the new logs'.
+  start_node("n1", with_state);
+  expect_error(client("GET", "/purchases/" + plain_id), 404, "not_found", "purchaseId");
+  expect_error(client("GET", "/purchases/" + keyed_id), 404, "not_found", "purchaseId");
+  // The old key names no request in the new logs: another request under it is new.
+  auto reused = http_call(port(), keyed_purchase("recreated-key", "g-1", "carol", 3));
+  ASSERT_EQ(reused.status, 200) << reused.body;
+  EXPECT_EQ(body(reused)["purchaseStatus"], "SUCCESSFUL");
+  EXPECT_EQ(body(reused)["purchasedBy"], "carol");
+  EXPECT_EQ(body(reused)["quantity"], 3);
+  const auto& log = nodes["n1"]->log();
+  EXPECT_NE(log.find("gateway: the view's store"), std::string::npos) << log_tail(log);
+  EXPECT_NE(log.find("was built from another"), std::string::npos) << log_tail(log);
+  replay_verifies();
+  std::filesystem::remove_all(state);
 }
 
 } // namespace

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <string>
 #include <unistd.h>
 
 #include <rocksdb/db.h>
@@ -142,6 +144,73 @@ CAF_TEST(clear forgets records and positions) {
   CAF_REQUIRE(!s->clear());
   CAF_CHECK(!got(s->purchase("p-1")));
   CAF_CHECK(got(s->positions()).empty());
+}
+
+CAF_TEST(origins are written with the positions survive a reopen and are cleared) {
+  {
+    auto s = open();
+    view_store::batch b;
+    b.origin({"bps.idempotency-keys", 2}, "0 1000 00000000000000ff");
+    b.position({"bps.idempotency-keys", 2}, 1);
+    CAF_REQUIRE(!s->write(b));
+  }
+  auto s = open();
+  auto origins = got(s->origins());
+  CAF_REQUIRE_EQUAL(origins.size(), 1u);
+  kafka::topic_partition tp{"bps.idempotency-keys", 2};
+  CAF_CHECK_EQUAL(origins[tp], "0 1000 00000000000000ff");
+  CAF_REQUIRE(!s->clear());
+  CAF_CHECK(got(s->origins()).empty());
+}
+
+CAF_TEST(a store of format 1 which cannot say which logs it was built from starts empty) {
+  {
+    rocksdb::Options opts;
+    opts.create_if_missing = true;
+    rocksdb::DB* raw = nullptr;
+    CAF_REQUIRE(rocksdb::DB::Open(opts, dir, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db{raw};
+    CAF_REQUIRE(db->Put({}, "m/format", "1").ok());
+    CAF_REQUIRE(db->Put({}, "m/prefix", "bps.").ok());
+    CAF_REQUIRE(db->Put({}, "k/k-1", "{}").ok());
+    CAF_REQUIRE(db->Put({}, "m/pos/bps.idempotency-keys/0", "7").ok());
+  }
+  auto s = open();
+  CAF_CHECK(got(s->positions()).empty());
+  CAF_CHECK(!got(s->claim("k-1")));
+}
+
+CAF_TEST(origins are verified and positions without one are read again) {
+  using gateway::check_origins;
+  kafka::topic_partition claims{"bps.idempotency-keys", 0};
+  kafka::topic_partition purchases{"bps.purchases", 1};
+  kafka::topic_partition quiet{"bps.item-commands", 2};
+  kafka::topic_partition empty{"bps.item-commands", 3};
+  std::map<kafka::topic_partition, int64_t> positions{
+    {claims, 5}, {purchases, 40}, {quiet, 17}, {empty, 0}};
+  std::map<kafka::topic_partition, std::string> origins{{claims, "0 1000 00000000000000ff"},
+                                                        {purchases, "12 2000 0000000000000abc"}};
+  auto c = check_origins(positions, origins);
+  CAF_CHECK(c.inconsistent.empty());
+  CAF_REQUIRE_EQUAL(c.verify.size(), 2u);
+  CAF_CHECK_EQUAL(c.verify[claims].offset, 0);
+  CAF_CHECK_EQUAL(c.verify[purchases].offset, 12);
+  CAF_CHECK_EQUAL(c.verify[purchases].digest, 0xabcu);
+  // Started at its end and never read a record since: its position proves nothing.
+  CAF_REQUIRE_EQUAL(c.unproven.size(), 1u);
+  CAF_CHECK(c.unproven[0] == quiet);
+  // Nothing stored: nothing to check.
+  auto none = check_origins({}, {});
+  CAF_CHECK(none.verify.empty() && none.unproven.empty() && none.inconsistent.empty());
+}
+
+CAF_TEST(an origin that cannot be read or is not below its position empties the store) {
+  using gateway::check_origins;
+  kafka::topic_partition tp{"bps.purchases", 0};
+  auto garbled = check_origins({{tp, 5}}, {{tp, "garbage"}});
+  CAF_CHECK(garbled.inconsistent.find("unreadable") != std::string::npos);
+  auto ahead = check_origins({{tp, 5}}, {{tp, "5 1000 00000000000000ff"}});
+  CAF_CHECK(ahead.inconsistent.find("not below its position 5") != std::string::npos);
 }
 
 CAF_TEST(an unreadable record or position is an error and never taken for nothing there) {

@@ -11,11 +11,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
 #include "bps/actors/domain.hpp"
+#include "bps/kafka/log_origin.hpp"
 #include "bps/kafka/types.hpp"
 
 namespace bps::gateway {
@@ -35,6 +37,9 @@ public:
     void put(const domain::item_command& c, std::optional<int64_t> first_seen_ms);
     void put(const domain::claim& c);
     void position(const kafka::topic_partition& tp, int64_t next_offset);
+    /// The first record the view read of the partition (kafka::log_origin, as text):
+    /// written with the position past that record.
+    void origin(const kafka::topic_partition& tp, const std::string& fingerprint);
     /// The time of the oldest claim stored (ms since the epoch).
     void oldest_claim(int64_t claimed_at_ms);
     bool empty() const noexcept;
@@ -59,6 +64,9 @@ public:
   caf::expected<std::optional<domain::claim>> claim(const std::string& id);
   /// The next offset to read of every partition the store holds records of.
   caf::expected<std::map<kafka::topic_partition, int64_t>> positions();
+  /// The fingerprint of the first record read of every partition the store has read
+  /// a record of (kafka::log_origin, as text).
+  caf::expected<std::map<kafka::topic_partition, std::string>> origins();
   /// The time of the oldest claim stored, if any (a view starting without positions
   /// for the purchases reads them from then on, for the outcomes of claimed ids).
   caf::expected<std::optional<int64_t>> oldest_claim();
@@ -74,7 +82,7 @@ public:
   /// filter blocks included) and table readers, in bytes.
   caf::expected<uint64_t> memory_bytes();
 
-  /// Removes every record and position (the topics were recreated).
+  /// Removes every record, position and origin (the topics were recreated).
   caf::error clear();
 
   const std::string& dir() const noexcept;
@@ -85,5 +93,21 @@ private:
   explicit view_store(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
+
+/// What a view store's positions and origins say before they are trusted (pure).
+struct origin_checks {
+  /// The stored origins, to be compared with the logs (kafka::other_origins): a log
+  /// that does not hold its origin was deleted and created anew.
+  std::map<kafka::topic_partition, kafka::log_origin> verify;
+  /// Partitions read past offset 0 without a record read (the view started them at
+  /// their end): their positions prove nothing; they are read again like partitions
+  /// the store has not read.
+  std::vector<kafka::topic_partition> unproven;
+  /// Not empty: the store is inconsistent (an origin that cannot be read, or not
+  /// below its position) and must be emptied; says why.
+  std::string inconsistent;
+};
+origin_checks check_origins(const std::map<kafka::topic_partition, int64_t>& positions,
+                            const std::map<kafka::topic_partition, std::string>& origins);
 
 } // namespace bps::gateway
