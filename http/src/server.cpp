@@ -2,11 +2,13 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -44,6 +46,12 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   handler handle;
   refusal_observer on_refusal;
   net::io_context ioc;
+  /// Keeps the I/O threads running until stop(), also while no connection is open
+  /// (a drained server): what stop() hands to a connection's strand must run, or
+  /// the handler, the connection it holds and this server would keep each other
+  /// alive forever.
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work{
+    net::make_work_guard(ioc)};
   // The acceptor's handlers run on its own strand, so that closing it (drain)
   // never races with re-arming it.
   net::strand<net::io_context::executor_type> accept_strand{net::make_strand(ioc)};
@@ -369,7 +377,7 @@ caf::expected<std::unique_ptr<server>> server::start(const server_options& opts,
   p->threads_running = std::max(1, opts.io_threads);
   for (int i = 0; i < p->threads_running; ++i)
     p->threads.emplace_back([raw = p.get()] {
-      raw->ioc.run(); // returns once nothing is left to do (or on ioc.stop())
+      raw->ioc.run(); // returns once stop() let go and nothing is left (or on ioc.stop())
       std::lock_guard<std::mutex> lock{raw->threads_mutex};
       --raw->threads_running;
       raw->threads_done.notify_all();
@@ -409,6 +417,7 @@ void server::stop(std::chrono::milliseconds bound) {
   for (auto& c : open)
     c->shut();
   open.clear();
+  impl_->work.reset(); // the threads end once what is left is done
   // Without work left (acceptor closed, connections closed, timers cancelled) the
   // I/O threads end by themselves; past the bound they are stopped.
   {
