@@ -95,12 +95,13 @@ void node_stop::begin(const char* why) {
   begun_ = true;
   began_at_ = clock_type::now();
   if (hooks_.drain) {
+    // Logged once the drain has begun (the listening socket is closed by then).
+    http_step_ = "the HTTP drain (clients waiting for their answers)";
+    hooks_.drain();
     spdlog::info("node {}: {}: stopping: draining HTTP for up to {} ms while the processor goes "
                  "on, then the processor; a forced exit (code {}) after {} ms or on a second "
                  "signal",
                  node_id_, why, drain_.count(), exit_forced, deadline_.count());
-    http_step_ = "the HTTP drain (clients waiting for their answers)";
-    hooks_.drain();
   } else {
     spdlog::info("node {}: {}: stopping the processor; a forced exit (code {}) after {} ms or on "
                  "a second signal",

@@ -1,6 +1,7 @@
 #include "bps/http/server.hpp"
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -344,10 +345,18 @@ void server::impl::accept() {
 }
 
 void server::impl::close_acceptor() {
-  net::dispatch(accept_strand, [self = shared_from_this()] {
+  // Closed on its strand (an accept may be pending there); the caller waits for it,
+  // so that once drain() returns a new connection is refused by the kernel. The wait
+  // is bounded in case every I/O thread is stuck.
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  net::dispatch(accept_strand, [self = shared_from_this(), closed] {
     beast::error_code ignored;
     self->acceptor.close(ignored);
+    closed->set_value();
   });
+  if (done.wait_for(std::chrono::seconds{2}) != std::future_status::ready)
+    spdlog::warn("http: the listening socket was not closed within 2 s (I/O threads busy)");
 }
 
 caf::expected<std::unique_ptr<server>> server::start(const server_options& opts, handler h,

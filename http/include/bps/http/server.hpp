@@ -67,8 +67,8 @@ public:
   server& operator=(const server&) = delete;
 
   /// Begins a graceful stop: the listening socket is closed (new connections are
-  /// refused), a request that arrives on an open connection is answered 503
-  /// `shutting_down` with `Retry-After`, and every answer from now on closes its
+  /// refused from the moment this returns), a request that arrives on an open connection is
+  /// answered 503 `shutting_down` with `Retry-After`, and every answer from now on closes its
   /// connection. Requests in flight are still answered by their handlers.
   void drain();
 
