@@ -217,7 +217,7 @@ int run_node(const kafka_options& k, const node_options& n) {
   auto ensured = kafka::ensure_topics(**admin, kafka::bps_topic_specs(k.topic_prefix, n.partitions),
                                       std::chrono::milliseconds{k.timeout_ms});
   if (!ensured)
-    return fail(describe(ensured.error()), exit_failed);
+    return fail(kafka_failure(ensured.error(), k), exit_failed);
   admin->reset();
 
   caf::actor_system_config cfg;

@@ -30,7 +30,7 @@ int run_replay(const kafka_options& k, const replay_options& r) {
   for (const auto& name : topics.all()) {
     auto d = (*admin)->describe_topic(name, std::chrono::milliseconds{k.timeout_ms});
     if (!d)
-      return fail(describe(d.error()), exit_failed);
+      return fail(kafka_failure(d.error(), k), exit_failed);
     if (!*d && name == topics.idempotency_keys) {
       // A deployment from before claims: nothing was claimed.
       std::cerr << "replay: topic " << name << " does not exist: no claims to check\n";

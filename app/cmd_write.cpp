@@ -68,6 +68,30 @@ caf::expected<claim_verdict> claim_id(const kafka_options& k, const std::string&
   return *verdict;
 }
 
+/// A field the HTTP API would refuse, named as the option that gave it: the CLI
+/// writes nothing that a gateway would not.
+std::string refusal(const domain::field_problem& problem) {
+  std::string option = "--";
+  for (char ch : problem.field) {
+    if (ch >= 'A' && ch <= 'Z') {
+      option += '-';
+      option += static_cast<char>(ch - 'A' + 'a');
+    } else {
+      option += ch;
+    }
+  }
+  return fmt::format("option {}: {}; nothing was written", option, problem.message);
+}
+
+/// exit_ok for SUCCESSFUL / APPLIED, exit_refused for FAILED / REJECTED.
+int exit_for_outcome(const std::string& record) {
+  if (auto p = domain::decode_purchase(record))
+    return p.value->status == domain::purchase_status::successful ? exit_ok : exit_refused;
+  if (auto c = domain::decode_command(record))
+    return c.value->status == domain::command_status::applied ? exit_ok : exit_refused;
+  return exit_failed;
+}
+
 struct found_request {
   std::optional<std::string> request;
   std::optional<std::string> outcome;
@@ -115,10 +139,10 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
   std::string value;
   domain::claim claim;
   if (kind == "purchase") {
-    if (w.purchased_by.empty())
-      return fail("option --purchased-by: who buys must be given", exit_usage);
     topic = topics.purchases;
     domain::purchase p{id, w.item_id, w.quantity, w.purchased_by};
+    if (auto problem = domain::check_fields(p))
+      return fail(refusal(*problem), exit_usage);
     value = domain::encode(p);
     claim = domain::claim_of(p, "cli", now_ms());
   } else {
@@ -137,6 +161,8 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
       c.type = domain::command_type::restock;
     else
       c.type = domain::command_type::set_description;
+    if (auto problem = domain::check_fields(c))
+      return fail(refusal(*problem), exit_usage);
     topic = topics.item_commands;
     value = domain::encode(c);
     claim = domain::claim_of(c, "cli", now_ms());
@@ -148,7 +174,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
     return fail(describe(admin.error()), exit_usage);
   auto d = (*admin)->describe_topic(topic, timeout);
   if (!d)
-    return fail(describe(d.error()), exit_failed);
+    return fail(kafka_failure(d.error(), k), exit_failed);
   if (!*d)
     return fail("topic " + topic + " does not exist (bps topics ensure creates it)", exit_failed);
   kafka::topic_partition tp{topic, kafka::partition_for(w.item_id, (*d)->partitions)};
@@ -206,7 +232,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
         std::cout << *found->request << "\n";
         if (found->outcome) {
           std::cout << *found->outcome << "\n";
-          return exit_ok;
+          return exit_for_outcome(*found->outcome);
         }
         earlier_record = *found->request;
       }
@@ -233,20 +259,26 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
       auto d = domain::decode_purchase(*ev->rec.value);
       if (d && d.value->purchase_id == id && d.value->status != domain::purchase_status::created) {
         std::cout << *ev->rec.value << "\n";
-        return exit_ok;
+        return exit_for_outcome(*ev->rec.value);
       }
     } else {
       auto d = domain::decode_command(*ev->rec.value);
       if (d && d.value->command_id == id && d.value->status != domain::command_status::requested) {
         std::cout << *ev->rec.value << "\n";
-        return exit_ok;
+        return exit_for_outcome(*ev->rec.value);
       }
     }
   }
-  std::cerr << fmt::format("bps: {} {} is written; no outcome within {} ms. A running node "
-                           "decides it (bps node); see it with bps replay or kcat.\n",
-                           kind == "purchase" ? "purchase" : "command", id, w.wait_ms);
-  return exit_ok;
+  // A chosen id is claimed, so the same command again finds the request instead of
+  // writing it twice; a random one is not.
+  std::cerr << fmt::format(
+    "bps: {} {} is written; no outcome within {} ms (exit code {}). A running node decides it "
+    "(bps node); {}\n",
+    kind == "purchase" ? "purchase" : "command", id, w.wait_ms, exit_undecided,
+    w.id.empty() ? "see its outcome with bps replay or kcat (give --id to make the command "
+                   "safe to repeat)"
+                 : "the same command again prints its outcome without writing it twice");
+  return exit_undecided;
 }
 
 } // namespace bps::cli

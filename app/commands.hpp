@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "usage.hpp"
+
 namespace bps::cli {
 
 constexpr int exit_ok = 0;
@@ -16,6 +18,12 @@ constexpr int exit_failed = 1;
 constexpr int exit_usage = 2;
 /// `bps node` did not stop within its deadline, or got a second signal.
 constexpr int exit_forced = 3;
+/// `bps purchase` / `bps item ...`: the request was decided and refused (FAILED or
+/// REJECTED; the outcome, printed, says why).
+constexpr int exit_refused = 4;
+/// `bps purchase` / `bps item ...`: the request is written but no outcome came within
+/// --wait-ms (a node decides it later).
+constexpr int exit_undecided = 5;
 
 /// Options of every command that talks to Kafka.
 struct kafka_options {
@@ -26,7 +34,14 @@ struct kafka_options {
   std::vector<std::string> properties;
   /// librdkafka properties for every client of the command (security, tuning).
   std::map<std::string, std::string> extra;
+  /// False if --bootstrap came from nowhere (the default above is used).
+  bool bootstrap_given = false;
 };
+
+/// The text of a Kafka error for the user (see usage.hpp).
+inline std::string kafka_failure(const caf::error& err, const kafka_options& k) {
+  return kafka_failure(err, k.bootstrap, k.bootstrap_given);
+}
 
 /// Prints "bps: error: ..." and returns `code`.
 int fail(const std::string& text, int code);

@@ -1,18 +1,22 @@
 // bps: the command line. Thin: parses and validates options, then calls one
 // command function (commands.hpp). Exit codes: 0 done, 1 the operation failed,
-// 2 bad usage or settings.
+// 2 bad usage or settings, 3 a node's stop was forced, 4 a request was decided and
+// refused (FAILED / REJECTED), 5 a request is written but undecided within --wait-ms.
 
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <caf/config.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
 
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
@@ -20,6 +24,7 @@
 #include "bps/logging.hpp"
 #include "commands.hpp"
 #include "settings.hpp"
+#include "usage.hpp"
 
 namespace bps::cli {
 
@@ -52,16 +57,6 @@ void add_kafka_options(CLI::App* cmd, kafka_options& k) {
     ->delimiter(',');
 }
 
-/// Adds a hint when Kafka could not be reached at all.
-std::string with_kafka_hint(const caf::error& err, const std::string& bootstrap) {
-  auto text = describe(err);
-  auto code = code_of(err);
-  if (code == ec::timeout || code == ec::kafka_retriable)
-    text += fmt::format("\n  Is Kafka running at {}? For a local broker: deploy/local/kafka start",
-                        bootstrap);
-  return text;
-}
-
 int run_topics_ensure(const kafka_options& k, int32_t partitions, int16_t replication) {
   if (auto err = kafka::validate_topic_prefix(k.topic_prefix))
     return fail("option --topic-prefix: " + describe(err), exit_usage);
@@ -71,7 +66,7 @@ int run_topics_ensure(const kafka_options& k, int32_t partitions, int16_t replic
   auto specs = kafka::bps_topic_specs(k.topic_prefix, partitions, replication);
   auto report = kafka::ensure_topics(**client, specs, std::chrono::milliseconds{k.timeout_ms});
   if (!report)
-    return fail(with_kafka_hint(report.error(), k.bootstrap), exit_failed);
+    return fail(kafka_failure(report.error(), k), exit_failed);
   for (const auto& spec : specs) {
     bool created = std::find(report->created.begin(), report->created.end(), spec.name)
                    != report->created.end();
@@ -101,7 +96,7 @@ int run_topics_delete(const kafka_options& k, bool yes) {
   for (const auto& name : names) {
     auto d = (*client)->describe_topic(name, timeout);
     if (!d)
-      return fail(with_kafka_hint(d.error(), k.bootstrap), exit_failed);
+      return fail(kafka_failure(d.error(), k), exit_failed);
     if (*d)
       present.push_back(name);
     else
@@ -110,7 +105,7 @@ int run_topics_delete(const kafka_options& k, bool yes) {
   if (present.empty())
     return exit_ok;
   if (auto err = (*client)->delete_topics(present, timeout))
-    return fail(with_kafka_hint(err, k.bootstrap), exit_failed);
+    return fail(kafka_failure(err, k), exit_failed);
   // Deletion completes in the background: return once the topics are gone, so that
   // an ensure that follows creates them anew.
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -142,8 +137,9 @@ int run_main(int argc, char** argv) {
   app.add_option("--log-format", g.log_format, "text or json")
     ->check(CLI::IsMember({"text", "json"}))
     ->capture_default_str();
-  app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error or off")
-    ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+  app.add_option("--log-level", g.log_level, "trace, debug, info, warn (or warning), error or off")
+    ->check(
+      CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}))
     ->capture_default_str();
   kafka_options k;
 
@@ -378,8 +374,12 @@ int run_main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // CLI11 prints the message; its own exit codes (105 for a validation error, ...)
-    // become the documented one: 2 for any bad usage, 0 for --help.
+    // A misspelled command or option is named with the closest known one; other
+    // errors are CLI11's. Its own exit codes (105 for a validation error, ...) become
+    // the documented one: 2 for any bad usage, 0 for --help.
+    if (e.get_exit_code() != 0)
+      if (auto why = explain_unknown(app, std::vector<std::string>(argv + 1, argv + argc)))
+        return fail(*why, exit_usage);
     return app.exit(e) == 0 ? exit_ok : exit_usage;
   }
   if (g.config.empty())
@@ -405,10 +405,20 @@ int run_main(int argc, char** argv) {
 
   if (auto why = parse_kafka_properties(k.properties, k.extra))
     return fail(*why, exit_usage);
+  for (auto* cmd :
+       {ensure, del, node, insert, set_quantity, restock, set_description, purchase, replay})
+    if (const auto* opt = cmd->get_option_no_throw("--bootstrap");
+        cmd->parsed() && opt != nullptr && opt->count() > 0)
+      k.bootstrap_given = true;
 
   log_format format{};
   parse_log_format(g.log_format, format);
   setup_logging(format, g.log_level);
+  if (!*version && !k.topic_prefix.empty()
+      && std::string_view{".-_"}.find(k.topic_prefix.back()) == std::string_view::npos)
+    spdlog::warn("--topic-prefix \"{0}\" does not end in a separator: the topics are named "
+                 "{0}purchases, {0}items, ...; \"{0}.\" is probably what you meant",
+                 k.topic_prefix);
 
   if (*version) {
     std::cout << fmt::format("bps {}\nCAF {}.{}.{}\nlibrdkafka {}\n", BPS_VERSION,

@@ -1,8 +1,57 @@
 #include "bps/actors/domain.hpp"
 
+#include <limits>
 #include <string>
 
 namespace bps::domain {
+
+namespace {
+
+std::optional<field_problem> check_number(const char* field, int64_t v, int64_t min, int64_t max) {
+  if (v >= min && v <= max)
+    return std::nullopt;
+  return field_problem{field, "must be a whole number from " + std::to_string(min) + " to "
+                                + std::to_string(max)};
+}
+
+std::optional<field_problem> check_text(const char* field, const std::string& v, size_t min,
+                                        size_t max) {
+  if (v.size() >= min && v.size() <= max)
+    return std::nullopt;
+  return field_problem{field, min > 0 ? "must have " + std::to_string(min) + " to "
+                                          + std::to_string(max) + " characters"
+                                      : "must have at most " + std::to_string(max) + " characters"};
+}
+
+} // namespace
+
+std::optional<field_problem> check_fields(const purchase& p) {
+  if (auto e = check_number("quantity", p.quantity, 1, max_quantity))
+    return e;
+  return check_text("purchasedBy", p.purchased_by, 1, max_purchased_by);
+}
+
+std::optional<field_problem> check_fields(const item_command& c) {
+  std::optional<field_problem> e;
+  switch (c.type) {
+    case command_type::insert_item:
+      e = check_text("description", c.description, 0, max_description);
+      if (!e)
+        e = check_number("quantity", c.quantity, 0, max_quantity);
+      break;
+    case command_type::set_quantity:
+      e = check_number("quantity", c.quantity, 0, max_quantity);
+      break;
+    case command_type::restock: e = check_number("amount", c.amount, 1, max_quantity); break;
+    case command_type::set_description:
+      e = check_text("description", c.description, 0, max_description);
+      break;
+  }
+  if (!e && c.expected_version)
+    e = check_number("expectedVersion", *c.expected_version, 0,
+                     std::numeric_limits<int64_t>::max());
+  return e;
+}
 
 bool same_request(const purchase& a, const purchase& b) noexcept {
   return a.purchase_id == b.purchase_id && a.item_id == b.item_id && a.quantity == b.quantity

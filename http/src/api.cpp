@@ -164,8 +164,8 @@ std::optional<api_error> expected_version(const json& j, domain::item_command& c
   return std::nullopt;
 }
 
-constexpr size_t max_description = 2048;
-constexpr size_t max_purchased_by = 256;
+using domain::max_description;
+using domain::max_purchased_by;
 
 const std::vector<route>& route_table() {
   static const std::vector<route> table{

@@ -37,6 +37,8 @@ struct log_view {
   std::map<std::string, std::vector<item_command>> results; // by commandId
   std::map<std::string, item> items;                        // last snapshot per itemId
   std::vector<dead_letter> dead;
+  std::set<std::string> requests; // ids of CREATED purchases and REQUESTED commands
+  std::set<std::string> claims;   // ids claimed in the idempotency-keys topic
   size_t outcome_count = 0;
   size_t result_count = 0;
 };
@@ -170,16 +172,23 @@ protected:
               d && d.value->status != purchase_status::created) {
             v.outcomes[d.value->purchase_id].push_back(*d.value);
             ++v.outcome_count;
+          } else if (d) {
+            v.requests.insert(d.value->purchase_id);
           }
         } else if (r.topic == topics.item_commands) {
           if (auto d = decode_command(*r.value);
               d && d.value->status != command_status::requested) {
             v.results[d.value->command_id].push_back(*d.value);
             ++v.result_count;
+          } else if (d) {
+            v.requests.insert(d.value->command_id);
           }
         } else if (r.topic == topics.items) {
           if (auto d = decode_item(*r.value))
             v.items[d.value->item_id] = *d.value;
+        } else if (r.topic == topics.idempotency_keys) {
+          if (auto d = decode_claim(*r.value))
+            v.claims.insert(d.value->id);
         } else if (auto d = decode_dead_letter(*r.value)) {
           v.dead.push_back(*d.value);
         }
@@ -421,12 +430,38 @@ TEST_F(PipelineIT, TheCliWritesRequestsAndPrintsTheirCommittedOutcomes) {
     << alice.output;
   auto bob
     = run(bps + "purchase --item-id seat-1 --quantity 1 --purchased-by bob --id p-b" + common);
-  ASSERT_EQ(bob.exit_code, 0) << bob.output;
+  // A refused outcome has its own exit code (4), also when a retry prints it.
+  EXPECT_EQ(bob.exit_code, 4) << bob.output;
   EXPECT_NE(bob.output.find("\"reason\":\"INSUFFICIENT_STOCK\""), std::string::npos) << bob.output;
+  auto bob_again
+    = run(bps + "purchase --item-id seat-1 --quantity 1 --purchased-by bob --id p-b" + common);
+  EXPECT_EQ(bob_again.exit_code, 4) << bob_again.output;
+  EXPECT_NE(bob_again.output.find("not written again"), std::string::npos) << bob_again.output;
+  EXPECT_NE(bob_again.output.find("INSUFFICIENT_STOCK"), std::string::npos) << bob_again.output;
   auto restock
     = run(bps + "item restock --item-id seat-1 --amount 2 --expected-version 9" + common);
+  EXPECT_EQ(restock.exit_code, 4) << restock.output;
   EXPECT_NE(restock.output.find("\"reason\":\"VERSION_MISMATCH\""), std::string::npos)
     << restock.output;
+  // Values the HTTP API refuses with 400 are refused here too, and nothing is written.
+  for (const char* args : {"purchase --item-id seat-1 --quantity 0 --purchased-by x --id p-zero",
+                           "purchase --item-id seat-1 --quantity 1 --purchased-by '' --id p-nobody",
+                           "item restock --item-id seat-1 --amount 0 --id c-zero",
+                           "item set-quantity --item-id seat-1 --quantity -1 --id c-neg"}) {
+    auto refused = run(bps + args + common);
+    EXPECT_EQ(refused.exit_code, 2) << args << ": " << refused.output;
+    EXPECT_NE(refused.output.find("nothing was written"), std::string::npos) << refused.output;
+  }
+  auto zero = run(bps + "purchase --item-id seat-1 --quantity 0 --purchased-by x" + common);
+  EXPECT_NE(zero.output.find("option --quantity: must be a whole number from 1 to 1000000000000"),
+            std::string::npos)
+    << zero.output;
+  auto log = read_all();
+  EXPECT_EQ(log.requests.count("p-a"), 1u); // the reader sees requests
+  for (const char* id : {"p-zero", "p-nobody", "c-zero", "c-neg"}) {
+    EXPECT_EQ(log.requests.count(id), 0u) << id << " was written";
+    EXPECT_EQ(log.claims.count(id), 0u) << id << " was claimed";
+  }
   auto bad = run(bps + "purchase --item-id 'seat 1' --quantity 1 --purchased-by x" + common);
   EXPECT_EQ(bad.exit_code, 2) << bad.output;
   EXPECT_NE(bad.output.find("--item-id"), std::string::npos) << bad.output;

@@ -2,7 +2,10 @@
 // bps executable, as an operator runs it.
 
 #include <cstdio>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -186,4 +189,75 @@ TEST_F(TopicsIT, CliRefusesABadPrefixBeforeTouchingKafka) {
   auto r = run(bps_ensure("'bad prefix/'"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("--topic-prefix"), std::string::npos) << r.output;
+}
+
+// Bad usage, as a new user types it: the closest name is suggested.
+TEST(CliUsageIT, AMisspelledCommandOrOptionIsNamedWithTheClosestOne) {
+  auto bps = std::string{BPS_EXE} + " ";
+  auto command = run(bps + "purchse --item-id x --quantity 1 --purchased-by a");
+  EXPECT_EQ(command.exit_code, 2) << command.output;
+  EXPECT_NE(command.output.find("unknown command \"purchse\" for bps; did you mean \"purchase\"?"),
+            std::string::npos)
+    << command.output;
+  auto nested = run(bps + "item restok --item-id x --amount 1");
+  EXPECT_EQ(nested.exit_code, 2) << nested.output;
+  EXPECT_NE(nested.output.find("unknown command \"restok\" for bps item; did you mean "
+                               "\"restock\"?"),
+            std::string::npos)
+    << nested.output;
+  auto option = run(bps + "purchase --item-id x --quantiy 1 --purchased-by a");
+  EXPECT_EQ(option.exit_code, 2) << option.output;
+  EXPECT_NE(option.output.find("unknown option --quantiy for bps purchase; did you mean "
+                               "--quantity?"),
+            std::string::npos)
+    << option.output;
+  // A global option after the command is known; far from any name, the list is given.
+  auto far = run(bps + "--log-level warn zzzzzzzz");
+  EXPECT_EQ(far.exit_code, 2) << far.output;
+  EXPECT_NE(far.output.find("the commands are: topics, node, item, purchase, replay, version"),
+            std::string::npos)
+    << far.output;
+}
+
+TEST(CliUsageIT, TheLogLevelTheLogsPrintIsAccepted) {
+  auto r = run(std::string{BPS_EXE} + " --log-level warning version");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("librdkafka"), std::string::npos) << r.output;
+}
+
+TEST_F(TopicsIT, CliWarnsOfAPrefixWithoutASeparator) {
+  // The prefix is unique, only its separator is dropped.
+  auto bare = prefix.substr(0, prefix.size() - 1);
+  auto r = run(bps_ensure(bare));
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--topic-prefix \"" + bare + "\" does not end in a separator"),
+            std::string::npos)
+    << r.output;
+  EXPECT_NE(r.output.find(bare + "purchases"), std::string::npos) << r.output;
+  EXPECT_FALSE(admin->delete_topics(kafka::topic_names::with_prefix(bare).all(), 30s));
+  auto quiet = run(bps_ensure(prefix));
+  EXPECT_EQ(quiet.output.find("separator"), std::string::npos) << quiet.output;
+}
+
+TEST(CliUsageIT, ABrokerThatDoesNotAnswerIsNamedWithHowToStartOne) {
+  // A port nothing listens on: bound, never listened to, for the test's life.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto port = std::to_string(ntohs(addr.sin_port));
+  auto given
+    = run(std::string{BPS_EXE} + " topics ensure --timeout-ms 2000 --bootstrap 127.0.0.1:" + port);
+  EXPECT_EQ(given.exit_code, 1) << given.output;
+  EXPECT_NE(given.output.find("Kafka at 127.0.0.1:" + port + " does not answer"), std::string::npos)
+    << given.output;
+  EXPECT_NE(given.output.find("deploy/local/kafka start"), std::string::npos) << given.output;
+  EXPECT_EQ(given.output.find("only the default"), std::string::npos) << given.output;
+  ::close(fd);
+  // Without --bootstrap the message says the address is only the default: the unit
+  // suite cli.usage checks that wording (the default port may have a broker here).
 }

@@ -221,3 +221,64 @@ CAF_TEST(metrics render counters and cumulative histogram buckets) {
     CAF_CHECK(text.find(line) != std::string::npos);
   }
 }
+
+// The CLI validates with domain::check_fields; the HTTP API must refuse exactly what
+// it refuses, with the same words, so that no writer puts into Kafka what another
+// would refuse.
+CAF_TEST(the API and the domain field rules refuse the same values in the same words) {
+  auto same = [](const auto& http, const auto& request) {
+    auto domain_problem = domain::check_fields(request);
+    CAF_CHECK_EQUAL(static_cast<bool>(http), !domain_problem);
+    if (!http && domain_problem) {
+      CAF_CHECK_EQUAL(http.error.field.value_or(""), domain_problem->field);
+      CAF_CHECK_NOT_EQUAL(http.error.message.find(domain_problem->message), std::string::npos);
+    }
+  };
+  const int64_t max = domain::max_quantity;
+  for (int64_t quantity : {int64_t{-1}, int64_t{0}, int64_t{1}, max, max + 1}) {
+    for (size_t by :
+         {size_t{0}, size_t{1}, domain::max_purchased_by, domain::max_purchased_by + 1}) {
+      CAF_MESSAGE("purchase: quantity " << quantity << ", purchasedBy of " << by);
+      domain::purchase p{"", "b", quantity, std::string(by, 'a')};
+      nlohmann::json body{{"itemId", "b"}, {"quantity", quantity}, {"purchasedBy", p.purchased_by}};
+      same(parse_purchase(body.dump()), p);
+    }
+  }
+  for (int64_t quantity : {int64_t{-1}, int64_t{0}, max, max + 1}) {
+    for (size_t len : {size_t{0}, domain::max_description, domain::max_description + 1}) {
+      CAF_MESSAGE("insert: quantity " << quantity << ", description of " << len);
+      domain::item_command c;
+      c.type = domain::command_type::insert_item;
+      c.item_id = "b";
+      c.quantity = quantity;
+      c.description = std::string(len, 'd');
+      nlohmann::json body{{"itemId", "b"}, {"description", c.description}, {"quantity", quantity}};
+      same(parse_insert(body.dump()), c);
+    }
+    domain::item_command q;
+    q.type = domain::command_type::set_quantity;
+    q.item_id = "b";
+    q.quantity = quantity;
+    same(parse_set_quantity("b", nlohmann::json{{"quantity", quantity}}.dump()), q);
+  }
+  for (int64_t amount : {int64_t{-1}, int64_t{0}, int64_t{1}, max, max + 1}) {
+    for (int64_t version : {int64_t{-1}, int64_t{0}, int64_t{7}}) {
+      CAF_MESSAGE("restock: amount " << amount << ", expectedVersion " << version);
+      domain::item_command r;
+      r.type = domain::command_type::restock;
+      r.item_id = "b";
+      r.amount = amount;
+      r.expected_version = version;
+      same(
+        parse_restock("b", nlohmann::json{{"amount", amount}, {"expectedVersion", version}}.dump()),
+        r);
+    }
+  }
+  for (size_t len : {size_t{0}, domain::max_description, domain::max_description + 1}) {
+    domain::item_command d;
+    d.type = domain::command_type::set_description;
+    d.item_id = "b";
+    d.description = std::string(len, 'd');
+    same(parse_set_description("b", nlohmann::json{{"description", d.description}}.dump()), d);
+  }
+}

@@ -3,6 +3,7 @@
 // The purchase decision as plain functions over plain structs: no CAF, librdkafka,
 // RocksDB or Beast here. Item actors are thin shells around these.
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -158,6 +159,23 @@ std::string describe_request(const claim& c);
 
 /// The largest quantity, amount or stock bps accepts (no overflow in any sum).
 inline constexpr int64_t max_quantity = 1'000'000'000'000;
+/// The longest description and purchasedBy bps accepts, in bytes.
+inline constexpr size_t max_description = 2048;
+inline constexpr size_t max_purchased_by = 256;
+
+/// A field of a request whose value bps refuses, with the rule in words.
+struct field_problem {
+  std::string field;   ///< its JSON name: "quantity", "purchasedBy", ...
+  std::string message; ///< e.g. "must be a whole number from 1 to 1000000000000"
+};
+
+/// The rules every writer of requests applies before it writes (the HTTP API and
+/// the CLI alike): quantities and amounts in range, purchasedBy of 1 to 256 bytes,
+/// descriptions of at most 2,048 bytes, expectedVersion not negative. Ids are checked
+/// by check_id. A request that breaks them and is written anyway is refused by the
+/// node (FAILED or REJECTED with its reason).
+std::optional<field_problem> check_fields(const purchase& p);
+std::optional<field_problem> check_fields(const item_command& c);
 
 /// The largest version an item record may carry: beyond any item's life (a million
 /// changes a second for 30,000 years), and far enough from the int64 limit that a
