@@ -8,11 +8,15 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <latch>
 #include <map>
 #include <memory>
 #include <random>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -563,6 +567,73 @@ TEST_F(GatewayIT, MetricsCountRequestsPurchasesCommitsLagAndActors) {
         "bps_live_item_actors 1", "bps_transaction_commits_total ",
         "bps_transaction_aborts_total 0", "bps_assigned_partitions 4"})
     EXPECT_NE(m.body.find(line), std::string::npos) << line << "\n" << m.body;
+}
+
+// deploy/monitoring: every bps_* metric that the Grafana dashboard and the Prometheus
+// alert rules use is one a node serves, so that neither can name a metric that does
+// not exist (or no longer does).
+TEST_F(GatewayIT, EveryMetricTheDashboardAndTheAlertsUseIsServed) {
+  auto read_file = [](const std::string& path) {
+    std::ifstream in{path};
+    EXPECT_TRUE(in.good()) << path;
+    return std::string{std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+  };
+  const std::string dir = std::string{BPS_SOURCE_DIR} + "/deploy/monitoring/";
+  std::vector<std::pair<std::string, std::string>> exprs; // where, expression
+  auto dashboard = json::parse(read_file(dir + "grafana-dashboard.json"));
+  for (const auto& panel : dashboard["panels"])
+    for (const auto& target : panel["targets"])
+      exprs.emplace_back("dashboard panel \"" + panel["title"].get<std::string>() + "\"",
+                         target["expr"].get<std::string>());
+  const auto dashboard_count = exprs.size();
+  std::istringstream rules{read_file(dir + "bps-alerts.yml")};
+  std::string line;
+  std::string alert;
+  int alerts = 0;
+  int severities = 0;
+  int summaries = 0;
+  while (std::getline(rules, line)) {
+    auto text = line.substr(std::min(line.find_first_not_of(' '), line.size()));
+    if (text.rfind("- alert: ", 0) == 0) {
+      alert = text.substr(9);
+      ++alerts;
+    } else if (text.rfind("expr: ", 0) == 0) {
+      exprs.emplace_back("alert " + alert, text.substr(6));
+    } else if (text.rfind("severity: ", 0) == 0) {
+      ++severities;
+    } else if (text.rfind("summary: ", 0) == 0) {
+      ++summaries;
+    }
+  }
+  EXPECT_GE(dashboard_count, 10u);
+  EXPECT_GE(alerts, 8);
+  EXPECT_EQ(exprs.size() - dashboard_count, static_cast<size_t>(alerts)) << "an alert without expr";
+  EXPECT_EQ(severities, alerts) << "an alert without a severity";
+  EXPECT_EQ(summaries, alerts) << "an alert without a summary";
+
+  // A node with traffic, so that every labelled series exists.
+  start_node("n1");
+  insert("mon-1", 1);
+  client("POST", "/purchases?wait=5000", R"({"itemId":"mon-1","quantity":1,"purchasedBy":"a"})");
+  auto m = admin("GET", "/metrics");
+  ASSERT_EQ(m.status, 200);
+  std::set<std::string> served;
+  std::istringstream body_lines{m.body};
+  while (std::getline(body_lines, line))
+    if (line.rfind("bps_", 0) == 0)
+      served.insert(line.substr(0, line.find_first_of("{ ")));
+  ASSERT_GE(served.size(), 20u) << m.body;
+  const std::regex metric{R"(bps_[a-z0-9_]+)"};
+  std::set<std::string> used;
+  for (const auto& [where, expr] : exprs)
+    for (std::sregex_iterator it{expr.begin(), expr.end(), metric}, end; it != end; ++it) {
+      used.insert(it->str());
+      EXPECT_EQ(served.count(it->str()), 1u)
+        << where << " uses " << it->str() << ", which the node does not serve: " << expr;
+    }
+  std::cout << exprs.size() << " expressions (" << dashboard_count << " in the dashboard, "
+            << alerts << " alerts) use " << used.size() << " of the " << served.size()
+            << " metrics the node serves\n";
 }
 
 TEST_F(GatewayIT, AnIdempotencyKeyMakesOnePurchaseConcurrentlySequentiallyAndAfterARestart) {
