@@ -1,6 +1,7 @@
 #include "bps/http/service.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "bps/actors/gateway.hpp"
 #include "bps/http/api.hpp"
@@ -81,7 +82,18 @@ struct service::call {
 service::service(gateway::gateway& gw, service_config cfg, std::function<readiness()> ready,
                  std::function<std::string()> extra_metrics)
   : gw_(gw), cfg_(std::move(cfg)), ready_(std::move(ready)),
-    extra_metrics_(std::move(extra_metrics)) {}
+    extra_metrics_(std::move(extra_metrics)), openapi_(openapi_document_for(cfg_.max_wait)) {}
+
+std::string openapi_document_for(std::chrono::milliseconds max_wait) {
+  auto doc = nlohmann::json::parse(openapi_document());
+  for (auto& [path, ops] : doc["paths"].items())
+    for (auto& [method, op] : ops.items())
+      if (op.is_object() && op.contains("parameters"))
+        for (auto& param : op["parameters"])
+          if (param.value("name", "") == "wait")
+            param["schema"]["maximum"] = max_wait.count();
+  return doc.dump(1);
+}
 
 void service::count_refusal(int status) {
   metrics_.observe("refused by the server", status, 0);
@@ -138,7 +150,7 @@ void service::dispatch(const std::shared_ptr<call>& c) {
   if (name == "GET /")
     return c->reply({200, "text/html; charset=utf-8", web_page(), {}});
   if (name == "GET /openapi.json")
-    return c->reply(json_response(200, openapi_document()));
+    return c->reply(json_response(200, openapi_));
   if (name == "GET /healthz")
     return c->reply(json_response(200, R"({"status":"up"})"));
   if (name == "GET /readyz") {

@@ -1,6 +1,7 @@
 #define CAF_SUITE http.api
 #include <caf/test/unit_test.hpp>
 
+#include <regex>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -53,6 +54,38 @@ CAF_TEST(the OpenAPI document lists exactly the routes) {
   for (const auto& r : routes())
     served.insert(std::string{r.method} + " " + std::string{r.path});
   CAF_CHECK(documented == served);
+}
+
+CAF_TEST(the served OpenAPI document states the node limits and the server rules) {
+  auto doc = nlohmann::json::parse(openapi_document_for(std::chrono::milliseconds{1234}));
+  int waits = 0;
+  std::set<std::string> operation_ids;
+  for (const auto& [path, ops] : doc["paths"].items())
+    for (const auto& [method, op] : ops.items()) {
+      CAF_MESSAGE(method << " " << path);
+      CAF_CHECK(operation_ids.insert(op.value("operationId", "")).second);
+      CAF_CHECK(!op.value("tags", nlohmann::json::array()).empty());
+      for (const char* status : {"405", "408", "431"})
+        CAF_CHECK(op["responses"].contains(status));
+      for (const auto& param : op.value("parameters", nlohmann::json::array())) {
+        if (param["name"] == "wait") {
+          ++waits;
+          CAF_CHECK_EQUAL(param["schema"]["maximum"].get<int64_t>(), 1234);
+        }
+        if (param["name"] == "Idempotency-Key") {
+          // The document's pattern takes exactly what check_idempotency_key takes.
+          std::regex pattern{param["schema"]["pattern"].get<std::string>()};
+          for (std::string key :
+               {std::string{"a"}, std::string{"order-1"}, std::string(255, 'k'),
+                std::string(256, 'k'), std::string{}, std::string{"a b"}, std::string{"tab\t"},
+                std::string{"\x7f"}, std::string{"caf\xc3\xa9"}})
+            CAF_CHECK_EQUAL(std::regex_match(key, pattern), !check_idempotency_key(key));
+        }
+      }
+    }
+  CAF_CHECK_EQUAL(waits, 2);
+  CAF_CHECK_EQUAL(operation_ids.size(), routes().size());
+  CAF_CHECK_EQUAL(doc["servers"][0]["url"], "/");
 }
 
 CAF_TEST(a purchase body must have exactly its fields with the right types and ranges) {

@@ -60,10 +60,14 @@ private:
   std::function<readiness()> ready_;
   std::function<std::string()> extra_metrics_;
   request_metrics metrics_;
+  std::string openapi_; ///< as served: see openapi_document_for
 };
 
 /// The OpenAPI 3 document of the API (http/openapi.json, built in).
 const std::string& openapi_document();
+/// The document as a node serves it: the `wait` parameters' maximum is the node's own
+/// largest wait (--http-max-wait-ms), so that the document refuses what the node does.
+std::string openapi_document_for(std::chrono::milliseconds max_wait);
 /// The web page served at / (http/web/index.html, built in).
 const std::string& web_page();
 
