@@ -193,30 +193,26 @@ TEST_F(TopicsIT, CliRefusesABadPrefixBeforeTouchingKafka) {
 
 // Bad usage, as a new user types it: the closest name is suggested.
 TEST(CliUsageIT, AMisspelledCommandOrOptionIsNamedWithTheClosestOne) {
-  auto bps = std::string{BPS_EXE} + " ";
-  auto command = run(bps + "purchse --item-id x --quantity 1 --purchased-by a");
-  EXPECT_EQ(command.exit_code, 2) << command.output;
-  EXPECT_NE(command.output.find("unknown command \"purchse\" for bps; did you mean \"purchase\"?"),
-            std::string::npos)
-    << command.output;
-  auto nested = run(bps + "item restok --item-id x --amount 1");
-  EXPECT_EQ(nested.exit_code, 2) << nested.output;
-  EXPECT_NE(nested.output.find("unknown command \"restok\" for bps item; did you mean "
-                               "\"restock\"?"),
-            std::string::npos)
-    << nested.output;
-  auto option = run(bps + "purchase --item-id x --quantiy 1 --purchased-by a");
-  EXPECT_EQ(option.exit_code, 2) << option.output;
-  EXPECT_NE(option.output.find("unknown option --quantiy for bps purchase; did you mean "
-                               "--quantity?"),
-            std::string::npos)
-    << option.output;
-  // A global option after the command is known; far from any name, the list is given.
-  auto far = run(bps + "--log-level warn zzzzzzzz");
-  EXPECT_EQ(far.exit_code, 2) << far.output;
-  EXPECT_NE(far.output.find("the commands are: topics, node, item, purchase, replay, version"),
-            std::string::npos)
-    << far.output;
+  struct usage_case {
+    const char* args;
+    const char* says;
+  };
+  const usage_case cases[] = {
+    {"purchse --item-id x --quantity 1 --purchased-by a",
+     "unknown command \"purchse\" for bps; did you mean \"purchase\"?"},
+    {"item restok --item-id x --amount 1",
+     "unknown command \"restok\" for bps item; did you mean \"restock\"?"},
+    {"purchase --item-id x --quantiy 1 --purchased-by a",
+     "unknown option --quantiy for bps purchase; did you mean --quantity?"},
+    // A global option after the command is known; far from any name, the list is given.
+    {"--log-level warn zzzzzzzz",
+     "the commands are: topics, node, item, purchase, replay, version"},
+  };
+  for (const auto& c : cases) {
+    auto r = run(std::string{BPS_EXE} + " " + c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << ": " << r.output;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << c.args << ": " << r.output;
+  }
 }
 
 TEST(CliUsageIT, TheLogLevelTheLogsPrintIsAccepted) {
