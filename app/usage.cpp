@@ -122,12 +122,20 @@ std::optional<std::string> explain_unknown(const CLI::App& app,
 }
 
 std::string kafka_failure(const caf::error& err, std::string_view bootstrap, bool bootstrap_given) {
+  // Only a timeout or a transport failure means that Kafka did not answer; another
+  // retriable error (e.g. "not controller") is an answer.
   auto code = code_of(err);
-  if (code != ec::timeout && code != ec::kafka_retriable)
-    return describe(err);
+  auto text = describe(err);
+  bool silent = code == ec::timeout
+                || (code == ec::kafka_retriable
+                    && (text.find("Timed out") != std::string::npos
+                        || text.find("transport failure") != std::string::npos
+                        || text.find("broker connections are down") != std::string::npos));
+  if (!silent)
+    return text;
   return fmt::format(
     "Kafka at {} does not answer ({}).\n  {}For a local broker: deploy/local/kafka start",
-    bootstrap, describe(err),
+    bootstrap, text,
     bootstrap_given ? std::string{}
                     : fmt::format("{} is only the default: give --bootstrap HOST:PORT (or "
                                   "BPS_BOOTSTRAP) for another broker. ",

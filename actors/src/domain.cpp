@@ -14,8 +14,39 @@ std::optional<field_problem> check_number(const char* field, int64_t v, int64_t 
                                 + std::to_string(max)};
 }
 
+/// True if `v` is well-formed UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
+bool valid_utf8(const std::string& v) {
+  size_t i = 0;
+  while (i < v.size()) {
+    auto c = static_cast<unsigned char>(v[i]);
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xE  ? 3
+                 : (c >> 3) == 0x1E ? 4
+                                    : 0;
+    if (len == 0 || i + len > v.size())
+      return false;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1FU) : len == 3 ? (c & 0x0FU) : (c & 0x07U);
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(v[i + k]);
+      if ((cc >> 6) != 0x2)
+        return false;
+      cp = (cp << 6) | (cc & 0x3FU);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
+        || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
 std::optional<field_problem> check_text(const char* field, const std::string& v, size_t min,
                                         size_t max) {
+  // The HTTP API gets only valid UTF-8 (JSON); a CLI argument may be anything, and
+  // bytes that are not UTF-8 would be changed on the way into JSON.
+  if (!valid_utf8(v))
+    return field_problem{field, "must be UTF-8 text"};
   if (v.size() >= min && v.size() <= max)
     return std::nullopt;
   return field_problem{field, min > 0 ? "must have " + std::to_string(min) + " to "

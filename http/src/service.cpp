@@ -90,8 +90,11 @@ std::string openapi_document_for(std::chrono::milliseconds max_wait) {
     for (auto& [method, op] : ops.items())
       if (op.is_object() && op.contains("parameters"))
         for (auto& param : op["parameters"])
-          if (param.value("name", "") == "wait")
+          if (param.value("name", "") == "wait") {
             param["schema"]["maximum"] = max_wait.count();
+            if (param.value("example", int64_t{0}) > max_wait.count())
+              param["example"] = max_wait.count();
+          }
   return doc.dump(1);
 }
 

@@ -457,7 +457,8 @@ TEST_F(PipelineIT, TheCliWritesRequestsAndPrintsTheirCommittedOutcomes) {
             std::string::npos)
     << zero.output;
   auto log = read_all();
-  EXPECT_EQ(log.requests.count("p-a"), 1u); // the reader sees requests
+  EXPECT_EQ(log.requests.count("p-a"), 1u); // the reader sees requests and claims
+  EXPECT_EQ(log.claims.count("p-a"), 1u);
   for (const char* id : {"p-zero", "p-nobody", "c-zero", "c-neg"}) {
     EXPECT_EQ(log.requests.count(id), 0u) << id << " was written";
     EXPECT_EQ(log.claims.count(id), 0u) << id << " was claimed";

@@ -106,3 +106,19 @@ CAF_TEST(a command with another expected version is rejected) {
   d = apply_command(seat(4, 2), c);
   CAF_CHECK(d.result.status == command_status::applied);
 }
+
+CAF_TEST(text fields must be UTF - 8 of the right length) {
+  purchase p{"p-1", "seat-7", 1, "ana\xc3\xaf"}; // valid two-byte sequence
+  CAF_CHECK(!check_fields(p));
+  for (std::string bad : {std::string{"\xff"}, std::string{"a\xc3"}, std::string{"\xc0\xaf"},
+                          std::string{"\xed\xa0\x80"}, std::string{"\xf4\x90\x80\x80"}}) {
+    p.purchased_by = bad;
+    auto problem = check_fields(p);
+    CAF_REQUIRE(problem);
+    CAF_CHECK_EQUAL(problem->field, "purchasedBy");
+    CAF_CHECK_EQUAL(problem->message, "must be UTF-8 text");
+  }
+  auto c = cmd(command_type::set_description);
+  c.description = "caf\xe9"; // Latin-1, not UTF-8
+  CAF_CHECK_EQUAL(check_fields(c).value_or(field_problem{}).field, "description");
+}

@@ -2,7 +2,6 @@
 #include <caf/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "bps/error.hpp"
 #include "bps/logging.hpp"
@@ -27,14 +26,4 @@ CAF_TEST(a bps error renders as its code name and message) {
   CAF_CHECK(bps::code_of(err) == bps::ec::topic_mismatch);
   CAF_CHECK(bps::code_of(caf::error{}) == bps::ec::none);
   CAF_CHECK_EQUAL(bps::describe(caf::error{}), "no error");
-}
-
-CAF_TEST(the level names the logs print are accepted as levels) {
-  // The text format prints "warning"; --log-level takes it as well as "warn".
-  for (const char* name : {"warning", "warn"}) {
-    bps::setup_logging(bps::log_format::text, name);
-    CAF_CHECK(spdlog::default_logger()->level() == spdlog::level::warn);
-  }
-  bps::setup_logging(bps::log_format::text, "info");
-  CAF_CHECK(spdlog::default_logger()->level() == spdlog::level::info);
 }

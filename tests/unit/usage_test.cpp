@@ -99,6 +99,15 @@ CAF_TEST(a broker that does not answer is named and the default is called one) {
   CAF_CHECK_NOT_EQUAL(by_default.find("127.0.0.1:9092 is only the default: give --bootstrap "
                                       "HOST:PORT (or BPS_BOOTSTRAP) for another broker."),
                       std::string::npos);
+  // A retriable error that is an answer is not called silence.
+  auto answered
+    = bps::make_error(bps::ec::kafka_retriable, "create topics: Broker: Not controller");
+  CAF_CHECK_EQUAL(kafka_failure(answered, "h:1", false),
+                  "kafka_retriable: create topics: Broker: Not controller");
+  auto down
+    = bps::make_error(bps::ec::kafka_retriable, "metadata: Local: All broker connections are down");
+  CAF_CHECK_NOT_EQUAL(kafka_failure(down, "h:1", true).find("Kafka at h:1 does not answer"),
+                      std::string::npos);
   // Other errors are told as they are.
   auto other = bps::make_error(bps::ec::topic_mismatch, "topic x: setting y");
   CAF_CHECK_EQUAL(kafka_failure(other, "h:1", false), "topic_mismatch: topic x: setting y");
