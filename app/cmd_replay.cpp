@@ -1,6 +1,10 @@
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <map>
+
+#include <unistd.h>
 
 #include <fmt/format.h>
 
@@ -12,6 +16,7 @@
 #include "bps/kafka/reader.hpp"
 #include "bps/kafka/topics.hpp"
 #include "commands.hpp"
+#include "progress.hpp"
 
 namespace bps::cli {
 
@@ -44,19 +49,70 @@ int run_replay(const kafka_options& k, const replay_options& r) {
       claim_partitions = (*d)->partitions;
   }
 
+  // What there is to read, taken before reading: the progress counts offsets (control
+  // records and aborted transactions take offsets too), partition by partition.
+  auto ends = kafka::log_ends::make(k.bootstrap, k.extra);
+  if (!ends)
+    return fail(kafka_failure(ends.error(), k), exit_failed);
+  struct span {
+    int64_t low = 0;
+    int64_t high = 0;
+    int64_t next = 0; // the offset after the last one read
+  };
+  std::map<kafka::topic_partition, span> spans;
+  read_progress progress;
+  for (const auto& tp : tps) {
+    auto range = (*ends)->range(tp, std::chrono::milliseconds{k.timeout_ms});
+    if (!range)
+      return fail(kafka_failure(range.error(), k), exit_failed);
+    spans[tp] = {range->first, range->second, range->first};
+    progress.total += static_cast<uint64_t>(std::max<int64_t>(0, range->second - range->first));
+  }
+  ends->reset();
+  auto advance = [&](const kafka::topic_partition& tp, int64_t next) {
+    auto it = spans.find(tp);
+    if (it == spans.end() || next <= it->second.next)
+      return;
+    auto& sp = it->second;
+    auto before = std::min(sp.next, sp.high);
+    sp.next = next;
+    progress.done
+      += static_cast<uint64_t>(std::max<int64_t>(0, std::min(sp.next, sp.high) - before));
+  };
+  // A terminal gets a bar redrawn in place; a log or a pipe a line every few seconds.
+  const bool terminal = isatty(STDERR_FILENO) == 1;
+  const auto every = terminal ? std::chrono::milliseconds{250} : std::chrono::milliseconds{5000};
+  std::cerr << fmt::format("replay: reading {} partitions of {}*, {} offsets\n", tps.size(),
+                           k.topic_prefix, progress.total);
+
   domain::history h;
   size_t records = 0;
   size_t undecodable = 0;
   size_t misplaced_claims = 0;
   auto started = std::chrono::steady_clock::now();
-  auto next_progress = started + std::chrono::seconds{2};
+  auto next_progress = started + every;
+  auto report = [&](std::chrono::steady_clock::time_point now) {
+    progress.seconds = std::chrono::duration<double>(now - started).count();
+    if (terminal)
+      std::cerr << "\r" << progress_bar(progress, 30) << "\x1b[K" << std::flush;
+    else
+      std::cerr << progress_line(progress) << "\n";
+  };
   auto err = kafka::read_to_end(
-    k.bootstrap, tps,
+    k.bootstrap,
+    [&] {
+      std::vector<kafka::partition_offset> from;
+      from.reserve(tps.size());
+      for (const auto& tp : tps)
+        from.push_back({tp.topic, tp.partition, -2}); // -2: the beginning
+      return from;
+    }(),
     [&](const kafka::record& rec) {
       ++records;
+      advance({rec.topic, rec.partition}, rec.offset + 1);
       if (auto now = std::chrono::steady_clock::now(); now >= next_progress) {
-        next_progress = now + std::chrono::seconds{2};
-        std::cerr << fmt::format("replay: {} records read\n", records);
+        next_progress = now + every;
+        report(now);
       }
       if (!rec.value)
         return;
@@ -92,9 +148,21 @@ int run_replay(const kafka_options& k, const replay_options& r) {
         ++undecodable;
       }
     },
+    [&](const kafka::partition_offset& end) {
+      advance({end.topic, end.partition}, end.offset);
+    },
     std::chrono::hours{1}, k.extra);
-  if (err)
+  if (err) {
+    if (terminal)
+      std::cerr << "\n"; // the message below the bar, not over it
     return fail(describe(err), exit_failed);
+  }
+  // Read to the end: offsets past a partition's last stable offset belong to
+  // transactions still open, which a committed read does not see.
+  progress.done = progress.total;
+  report(std::chrono::steady_clock::now());
+  if (terminal)
+    std::cerr << "\n";
   auto s = h.check(r.allow_undecided);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now()
                                                                   - started)

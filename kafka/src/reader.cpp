@@ -96,6 +96,11 @@ caf::expected<int64_t> log_ends::end(const topic_partition& tp, milliseconds tim
   return marks->second;
 }
 
+caf::expected<std::pair<int64_t, int64_t>> log_ends::range(const topic_partition& tp,
+                                                           milliseconds timeout) {
+  return c_->watermarks(tp, timeout);
+}
+
 caf::expected<int64_t> log_end(const std::string& bootstrap, const topic_partition& tp,
                                milliseconds timeout, const properties& extra) {
   auto ends = log_ends::make(bootstrap, extra);

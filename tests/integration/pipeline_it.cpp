@@ -250,6 +250,22 @@ protected:
             + " --topic-prefix " + prefix + (state_dir.empty() ? "" : " --state-dir " + state_dir));
     EXPECT_EQ(replay.exit_code, 0) << replay.output;
     EXPECT_NE(replay.output.find("every invariant holds"), std::string::npos) << replay.output;
+    // Its progress (stderr is a pipe here: lines, no bar) counts every offset of every
+    // topic, as the broker has them (the nodes are idle now).
+    auto ends = must(kafka::log_ends::make(bootstrap()));
+    int64_t offsets = 0;
+    for (const auto& name : topics.all())
+      for (int32_t p = 0; p < partitions; ++p) {
+        auto range = must(ends->range({name, p}, 10s));
+        offsets += range.second - range.first;
+      }
+    EXPECT_GT(offsets, 0);
+    EXPECT_NE(replay.output.find(
+                "replay: reading " + std::to_string(topics.all().size() * partitions)
+                + " partitions of " + prefix + "*, " + std::to_string(offsets) + " offsets\n"),
+              std::string::npos)
+      << replay.output;
+    EXPECT_NE(replay.output.find("replay: 100% ("), std::string::npos) << replay.output;
     if (!state_dir.empty()) { // the stores were compared too
       EXPECT_NE(replay.output.find("state stores: 6 of 6 partitions"), std::string::npos)
         << replay.output;

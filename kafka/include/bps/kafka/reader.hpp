@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <caf/error.hpp>
@@ -40,6 +41,8 @@ public:
   log_ends(const log_ends&) = delete;
   log_ends& operator=(const log_ends&) = delete;
   caf::expected<int64_t> end(const topic_partition& tp, milliseconds timeout);
+  /// The low and high watermarks: the first offset still in the log and the end.
+  caf::expected<std::pair<int64_t, int64_t>> range(const topic_partition& tp, milliseconds timeout);
 
 private:
   explicit log_ends(std::unique_ptr<consumer> c);
