@@ -11,12 +11,14 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
 #include "bps/actors/gateway.hpp"
 #include "bps/actors/messages.hpp"
 #include "bps/actors/processor.hpp"
 #include "bps/error.hpp"
+#include "bps/http/metrics.hpp"
 #include "bps/http/service.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/topics.hpp"
@@ -97,18 +99,35 @@ void raise_file_limit() {
   }
 }
 
-std::string node_metrics(const processor_stats& s, const gateway::stats& g,
-                         const http::server& srv) {
+std::string node_metrics(const processor_stats& s, const gateway::stats& g, const http::server& srv,
+                         const std::string& node_id) {
   auto by_outcome
     = [](std::string_view name, std::string_view help, uint64_t successful, uint64_t failed) {
         return fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0}{{outcome=\"SUCCESSFUL\"}} {2}\n"
                            "{0}{{outcome=\"FAILED\"}} {3}\n",
                            name, help, successful, failed);
       };
-  std::string out = by_outcome("bps_purchases_decided_total",
-                               "Purchases this node decided, by outcome (an aborted "
-                               "transaction's are decided again).",
-                               s.purchases_successful, s.purchases_failed);
+  // Which build answers, as Prometheus' *_build_info convention has it: a gauge of
+  // 1 whose labels say what runs (node ids hold only letters, digits, '-', '_', '.').
+  std::string out = fmt::format(
+    "# HELP bps_build_info The bps build this node runs: version, git commit, node id.\n"
+    "# TYPE bps_build_info gauge\n"
+    "bps_build_info{{version=\"{}\",commit=\"{}\",node=\"{}\",librdkafka=\"{}\"}} 1\n",
+    BPS_VERSION, BPS_COMMIT, node_id, RdKafka::version_str());
+  out += http::process_metrics();
+  out += by_outcome("bps_purchases_decided_total",
+                    "Purchases this node decided, by outcome (an aborted "
+                    "transaction's are decided again).",
+                    s.purchases_successful, s.purchases_failed);
+  {
+    auto rejected = s.commands_rejected.load();
+    auto decided = std::max(s.commands_decided.load(), rejected);
+    out += fmt::format("# HELP bps_commands_decided_total Item commands this node decided, by "
+                       "outcome.\n# TYPE bps_commands_decided_total counter\n"
+                       "bps_commands_decided_total{{outcome=\"APPLIED\"}} {}\n"
+                       "bps_commands_decided_total{{outcome=\"REJECTED\"}} {}\n",
+                       decided - rejected, rejected);
+  }
   out += by_outcome("bps_purchases_committed_total",
                     "Committed purchase outcomes seen by this node's view (all nodes), by outcome.",
                     g.purchases_successful, g.purchases_failed);
@@ -120,10 +139,6 @@ std::string node_metrics(const processor_stats& s, const gateway::stats& g,
   };
   auto d = [](auto x) { return static_cast<double>(x); };
   const metric plain[] = {
-    {"bps_commands_decided_total", "counter", "Item commands this node decided.",
-     d(s.commands_decided.load())},
-    {"bps_commands_rejected_total", "counter", "Item commands this node rejected.",
-     d(s.commands_rejected.load())},
     {"bps_transaction_commits_total", "counter", "Kafka transactions committed.",
      d(s.commits.load())},
     {"bps_transaction_aborts_total", "counter", "Kafka transactions aborted.", d(s.aborts.load())},
@@ -298,18 +313,18 @@ int run_node(const kafka_options& k, const node_options& n) {
                       stats.assigned_partitions.load(), stats.rehydrating.load());
       return r;
     };
-    api
-      = std::make_unique<http::service>(*gw, http_settings->service, ready, [&stats, g, &web_ptr] {
-          auto* srv = web_ptr.load();
-          return srv ? node_metrics(stats, g->counters(), *srv) : std::string{};
-        });
+    api = std::make_unique<http::service>(
+      *gw, http_settings->service, ready, [&stats, g, &web_ptr, node_id] {
+        auto* srv = web_ptr.load();
+        return srv ? node_metrics(stats, g->counters(), *srv, node_id) : std::string{};
+      });
     auto* svc = api.get();
     auto server = http::server::start(
       http_settings->server,
       [svc](http::request&& req, http::responder reply) {
         svc->handle(std::move(req), std::move(reply));
       },
-      [svc](int status) { svc->count_refusal(status); });
+      [svc](int status, std::string_view why) { svc->count_refusal(status, why); });
     if (!server)
       return fail(describe(server.error()), exit_usage);
     web = std::move(*server);

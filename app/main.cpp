@@ -421,8 +421,8 @@ int run_main(int argc, char** argv) {
                  k.topic_prefix);
 
   if (*version) {
-    std::cout << fmt::format("bps {}\nCAF {}.{}.{}\nlibrdkafka {}\n", BPS_VERSION,
-                             CAF_MAJOR_VERSION, CAF_MINOR_VERSION, CAF_PATCH_VERSION,
+    std::cout << fmt::format("bps {} (commit {})\nCAF {}.{}.{}\nlibrdkafka {}\n", BPS_VERSION,
+                             BPS_COMMIT, CAF_MAJOR_VERSION, CAF_MINOR_VERSION, CAF_PATCH_VERSION,
                              RdKafka::version_str());
     return exit_ok;
   }

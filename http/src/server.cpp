@@ -145,7 +145,7 @@ private:
           --srv_->in_flight;
           request_timer_.cancel();
           if (srv_->on_refusal)
-            srv_->on_refusal(503);
+            srv_->on_refusal(503, "stopped while handling");
           send(shutting_down());
         }
         break;
@@ -207,7 +207,7 @@ private:
     if (srv_->draining) {
       keep_alive_ = false;
       if (srv_->on_refusal)
-        srv_->on_refusal(503);
+        srv_->on_refusal(503, "refused while draining");
       return send(shutting_down());
     }
     if (srv_->in_flight.load() >= srv_->opts.max_in_flight) {
@@ -217,7 +217,7 @@ private:
                                    srv_->opts.max_in_flight));
       r.headers.emplace_back("Retry-After", "1");
       if (srv_->on_refusal)
-        srv_->on_refusal(503);
+        srv_->on_refusal(503, "refused when overloaded");
       return send(std::move(r));
     }
     request req;
@@ -242,7 +242,7 @@ private:
         return;
       --self->srv_->in_flight;
       if (self->srv_->on_refusal)
-        self->srv_->on_refusal(503);
+        self->srv_->on_refusal(503, "handler timed out");
       self->keep_alive_ = false;
       self->send(refusal(503, "timeout", "the request was not answered in time; retry shortly"));
     });
@@ -268,7 +268,7 @@ private:
   void refuse(int status, std::string code, std::string message) {
     keep_alive_ = false;
     if (srv_->on_refusal)
-      srv_->on_refusal(status);
+      srv_->on_refusal(status, "request not read");
     send(refusal(status, std::move(code), std::move(message)));
   }
 

@@ -82,12 +82,23 @@ struct service::call {
 service::service(gateway::gateway& gw, service_config cfg, std::function<readiness()> ready,
                  std::function<std::string()> extra_metrics)
   : gw_(gw), cfg_(std::move(cfg)), ready_(std::move(ready)),
-    extra_metrics_(std::move(extra_metrics)), openapi_(openapi_document_for(cfg_.max_wait)) {}
+    extra_metrics_(std::move(extra_metrics)),
+    openapi_(openapi_document_for(cfg_.max_wait, cfg_.auth)) {}
 
-std::string openapi_document_for(std::chrono::milliseconds max_wait) {
+std::string openapi_document_for(std::chrono::milliseconds max_wait, bool auth) {
   auto doc = nlohmann::json::parse(openapi_document());
+  if (!auth && doc.contains("components"))
+    doc["components"].erase("securitySchemes");
   for (auto& [path, ops] : doc["paths"].items())
-    for (auto& [method, op] : ops.items())
+    for (auto& [method, op] : ops.items()) {
+      if (!auth && op.is_object()) {
+        // Without API keys nothing asks for one, and nothing answers 401 or 403.
+        op.erase("security");
+        if (op.contains("responses")) {
+          op["responses"].erase("401");
+          op["responses"].erase("403");
+        }
+      }
       if (op.is_object() && op.contains("parameters"))
         for (auto& param : op["parameters"])
           if (param.value("name", "") == "wait") {
@@ -95,11 +106,12 @@ std::string openapi_document_for(std::chrono::milliseconds max_wait) {
             if (param.value("example", int64_t{0}) > max_wait.count())
               param["example"] = max_wait.count();
           }
+    }
   return doc.dump(1);
 }
 
-void service::count_refusal(int status) {
-  metrics_.observe("refused by the server", status, 0);
+void service::count_refusal(int status, std::string_view why) {
+  metrics_.observe(why, status, 0);
 }
 
 void service::handle(request&& req, responder reply) {
@@ -108,7 +120,10 @@ void service::handle(request&& req, responder reply) {
   c->m = match(req.method, path);
   c->r = c->m.matched;
   auto started = clock_type::now();
-  auto route_name = c->r ? std::string{c->r->name} : std::string{"unmatched"};
+  // Readable route labels also for what matches no route.
+  auto route_name = c->r                 ? std::string{c->r->name}
+                    : c->m.allow.empty() ? std::string{"unknown path"}
+                                         : std::string{"method not allowed"};
   c->reply = [this, started, route_name, reply = std::move(reply)](response r) {
     metrics_.observe(route_name, r.status,
                      std::chrono::duration<double>(clock_type::now() - started).count());
@@ -306,6 +321,13 @@ void service::submit_command(const std::shared_ptr<call>& c, int created_status)
           status = 409;
           message = fmt::format("item \"{}\" is at version {}, not the expectedVersion {}",
                                 rec.item_id, rec.item_version, rec.expected_version.value_or(0));
+          break;
+        case domain::rejection_reason::invalid_amount:
+          // The API takes only amounts from 1: what the item refuses is the sum.
+          status = 409;
+          message = fmt::format("restocking item \"{}\" by {} would take its quantity from {} "
+                                "above {}, the most an item holds",
+                                rec.item_id, rec.amount, rec.item_quantity, domain::max_quantity);
           break;
         default: message = fmt::format("the change was rejected: {}", code); break;
       }

@@ -304,6 +304,15 @@ TEST_F(GatewayIT, ItemsAreInsertedChangedReadAndPagedWithTheRightStatuses) {
   auto restocked = admin("POST", "/items/seat-1/restock", R"({"amount":5})");
   ASSERT_EQ(restocked.status, 200) << restocked.body;
   EXPECT_EQ(body(restocked)["quantity"], 15);
+  // A valid amount that the item refuses: the sum would pass the most an item holds.
+  auto too_much = admin("POST", "/items/seat-1/restock", R"({"amount":1000000000000})");
+  expect_error(too_much, 409, "invalid_amount");
+  EXPECT_NE(body(too_much)["error"]["message"].get<std::string>().find(
+              "restocking item \"seat-1\" by 1000000000000 would take its quantity from 15 "
+              "above 1000000000000"),
+            std::string::npos)
+    << too_much.body;
+  EXPECT_EQ(body(client("GET", "/items/seat-1"))["version"], 3); // refused: nothing changed
   auto described = admin("PUT", "/items/seat-1/description", R"({"description":"Row A, aisle"})");
   ASSERT_EQ(described.status, 200) << described.body;
   EXPECT_EQ(body(described)["description"], "Row A, aisle");
@@ -555,18 +564,48 @@ TEST_F(GatewayIT, MetricsCountRequestsPurchasesCommitsLagAndActors) {
   auto m = admin("GET", "/metrics");
   ASSERT_EQ(m.status, 200);
   EXPECT_NE(m.headers["Content-Type"].find("text/plain"), std::string::npos);
-  for (const auto* line :
-       {"bps_http_requests_total{route=\"POST /purchases\",status=\"200\"} 2",
-        "bps_http_requests_total{route=\"POST /items\",status=\"201\"} 1",
-        "bps_http_requests_total{route=\"unmatched\",status=\"404\"} 1",
-        "bps_http_request_duration_seconds_bucket{route=\"POST "
-        "/purchases\",status=\"200\",le=\"+Inf\"} 2",
-        "bps_purchases_decided_total{outcome=\"SUCCESSFUL\"} 1",
-        "bps_purchases_decided_total{outcome=\"FAILED\"} 1",
-        "bps_purchases_committed_total{outcome=\"SUCCESSFUL\"} 1", "bps_consumer_lag_records ",
-        "bps_live_item_actors 1", "bps_transaction_commits_total ",
-        "bps_transaction_aborts_total 0", "bps_assigned_partitions 4"})
+  for (const auto* line : {"bps_http_requests_total{route=\"POST /purchases\",status=\"200\"} 2",
+                           "bps_http_requests_total{route=\"POST /items\",status=\"201\"} 1",
+                           "bps_http_requests_total{route=\"unknown path\",status=\"404\"} 1",
+                           "bps_http_request_duration_seconds_bucket{route=\"POST "
+                           "/purchases\",status=\"200\",le=\"+Inf\"} 2",
+                           "bps_purchases_decided_total{outcome=\"SUCCESSFUL\"} 1",
+                           "bps_purchases_decided_total{outcome=\"FAILED\"} 1",
+                           "bps_purchases_committed_total{outcome=\"SUCCESSFUL\"} 1",
+                           "bps_consumer_lag_records ",
+                           "bps_live_item_actors 1",
+                           "bps_transaction_commits_total ",
+                           "bps_transaction_aborts_total 0",
+                           "bps_assigned_partitions 4",
+                           "bps_commands_decided_total{outcome=\"APPLIED\"} 1",
+                           "bps_commands_decided_total{outcome=\"REJECTED\"} 0",
+                           "\nprocess_open_fds ",
+                           "\nprocess_max_fds ",
+                           "\nprocess_threads ",
+                           "\nprocess_cpu_seconds_total ",
+                           "\nprocess_virtual_memory_bytes ",
+                           "bps_build_info{version=\"" BPS_VERSION_TEXT})
     EXPECT_NE(m.body.find(line), std::string::npos) << line << "\n" << m.body;
+  EXPECT_NE(m.body.find("\",node=\"n1\",librdkafka=\""), std::string::npos) << m.body;
+  EXPECT_EQ(m.body.find("commit=\"\""), std::string::npos) << m.body;
+  // The process figures are this node's: it started moments ago and holds memory.
+  auto value_of = [&](const std::string& name) {
+    auto at = m.body.find("\n" + name + " ");
+    EXPECT_NE(at, std::string::npos) << name;
+    return at == std::string::npos ? 0.0 : std::stod(m.body.substr(at + name.size() + 2));
+  };
+  auto now
+    = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  EXPECT_NEAR(value_of("process_start_time_seconds"), now, 300.0);
+  EXPECT_GT(value_of("process_resident_memory_bytes"), 1e6);
+  // Requests with no route have readable labels.
+  auto wrong_method = http_call(port(), as(admin_token, "DELETE", "/metrics"));
+  EXPECT_EQ(wrong_method.status, 405);
+  auto again = admin("GET", "/metrics");
+  EXPECT_NE(
+    again.body.find("bps_http_requests_total{route=\"method not allowed\",status=\"405\"} 1"),
+    std::string::npos)
+    << again.body;
 }
 
 // deploy/monitoring: every bps_* metric that the Grafana dashboard and the Prometheus

@@ -56,6 +56,28 @@ CAF_TEST(the OpenAPI document lists exactly the routes) {
   CAF_CHECK(documented == served);
 }
 
+CAF_TEST(with API keys off the served OpenAPI document asks for none and lists no 401 or 403) {
+  auto with = nlohmann::json::parse(openapi_document_for(std::chrono::milliseconds{1000}, true));
+  auto without
+    = nlohmann::json::parse(openapi_document_for(std::chrono::milliseconds{1000}, false));
+  CAF_CHECK(with["components"].contains("securitySchemes"));
+  CAF_CHECK(!without["components"].contains("securitySchemes"));
+  int secured = 0;
+  for (const auto& [path, ops] : with["paths"].items())
+    for (const auto& [method, op] : ops.items()) {
+      if (op.contains("security"))
+        ++secured;
+      const auto& open = without["paths"][path][method];
+      CAF_MESSAGE(method << " " << path);
+      CAF_CHECK(!open.contains("security"));
+      CAF_CHECK(!open["responses"].contains("401"));
+      CAF_CHECK(!open["responses"].contains("403"));
+      CAF_CHECK(open["responses"].contains("200") || open["responses"].contains("201")
+                || open["responses"].contains("202"));
+    }
+  CAF_CHECK_GREATER(secured, 5); // the document with keys does ask for them
+}
+
 CAF_TEST(the served OpenAPI document states the node limits and the server rules) {
   auto doc = nlohmann::json::parse(openapi_document_for(std::chrono::milliseconds{1234}));
   int waits = 0;
@@ -252,6 +274,35 @@ CAF_TEST(metrics render counters and cumulative histogram buckets) {
                            "bps_http_requests_total{route=\"GET /items\",status=\"404\"} 1\n"}) {
     CAF_MESSAGE(line);
     CAF_CHECK(text.find(line) != std::string::npos);
+  }
+}
+
+CAF_TEST(the process figures come from the fields proc documents even with a strange name) {
+  // utime 250 and stime 50 ticks, 7 threads, started 12345 ticks after boot, 3 MiB
+  // virtual, 200 pages resident; the name holds a space and a ')'.
+  std::string stat = "4242 (bps (x) y) S 1 4242 4242 0 -1 4194304 97 0 0 0 250 50 0 0 20 0 7 0 "
+                     "12345 3145728 200 18446744073709551615 1 2 3 0 0 0 0 0 0 0 0 0 17 1 0 0\n";
+  process_figures f;
+  CAF_REQUIRE(parse_proc_stat(stat, 100, 4096, 1700000000, f));
+  CAF_CHECK_EQUAL(f.cpu_seconds, 3.0);
+  CAF_CHECK_EQUAL(f.threads, 7u);
+  CAF_CHECK_EQUAL(f.start_time_seconds, 1700000123.45);
+  CAF_CHECK_EQUAL(f.virtual_bytes, 3145728u);
+  CAF_CHECK_EQUAL(f.resident_bytes, 200u * 4096u);
+  process_figures untouched;
+  CAF_CHECK(!parse_proc_stat("4242 (bps) S 1 2 3", 100, 4096, 1700000000, untouched));
+  CAF_CHECK(!parse_proc_stat("no parenthesis here", 100, 4096, 1700000000, untouched));
+  CAF_CHECK(!parse_proc_stat(stat, 0, 4096, 1700000000, untouched));
+  CAF_CHECK_EQUAL(untouched.threads, 0u);
+}
+
+CAF_TEST(the process metrics of this process name every standard series) {
+  auto text = process_metrics();
+  for (const char* name : {"process_cpu_seconds_total ", "process_start_time_seconds ",
+                           "process_resident_memory_bytes ", "process_virtual_memory_bytes ",
+                           "process_open_fds ", "process_max_fds ", "process_threads "}) {
+    CAF_MESSAGE(name);
+    CAF_CHECK(text.find(std::string{"\n"} + name) != std::string::npos);
   }
 }
 

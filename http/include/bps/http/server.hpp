@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -55,8 +56,11 @@ using responder = std::function<void(response)>;
 using handler = std::function<void(request&&, responder)>;
 
 /// Called for every answer the server sends itself (limits, timeouts), so that
-/// metrics can count them: (status).
-using refusal_observer = std::function<void(int)>;
+/// metrics can count them: (status, why) where `why` is one of "request not read"
+/// (400, 408, 413, 431: the request was not whole or not HTTP), "refused while
+/// draining", "refused when overloaded", "handler timed out" and "stopped while
+/// handling" (all 503).
+using refusal_observer = std::function<void(int, std::string_view)>;
 
 class server {
 public:

@@ -45,8 +45,9 @@ public:
           std::function<std::string()> extra_metrics);
 
   void handle(request&& req, responder reply);
-  /// Counts an answer the server gave by itself (a limit or timeout).
-  void count_refusal(int status);
+  /// Counts an answer the server gave by itself (a limit or timeout), with the
+  /// server's reason as the route label.
+  void count_refusal(int status, std::string_view why);
 
 private:
   struct call;
@@ -66,8 +67,9 @@ private:
 /// The OpenAPI 3 document of the API (http/openapi.json, built in).
 const std::string& openapi_document();
 /// The document as a node serves it: the `wait` parameters' maximum is the node's own
-/// largest wait (--http-max-wait-ms), so that the document refuses what the node does.
-std::string openapi_document_for(std::chrono::milliseconds max_wait);
+/// largest wait (--http-max-wait-ms), so that the document refuses what the node does;
+/// with `auth` off (--http-auth off) no operation asks for an API key or lists 401/403.
+std::string openapi_document_for(std::chrono::milliseconds max_wait, bool auth = true);
 /// The web page served at / (http/web/index.html, built in).
 const std::string& web_page();
 
