@@ -74,6 +74,8 @@ struct item_query {
 
 struct page_query {
   std::string after;
+  std::string before;
+  std::string prefix;
   uint64_t limit = 0;
   callback<page_answer> done;
 };
@@ -128,7 +130,7 @@ typename Inspector::result_type inspect(Inspector& f, item_query& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, page_query& x) {
-  return f(caf::meta::type_name("page_query"), x.after, x.limit);
+  return f(caf::meta::type_name("page_query"), x.after, x.before, x.prefix, x.limit);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, view_batch& x) {
@@ -767,13 +769,7 @@ public:
   }
 
   void page(page_query& m) {
-    page_answer out;
-    auto it = m.after.empty() ? st_.items.begin() : st_.items.upper_bound(m.after);
-    for (; it != st_.items.end() && out.items.size() < m.limit; ++it)
-      out.items.push_back(it->second);
-    if (it != st_.items.end() && !out.items.empty())
-      out.next = out.items.back().item_id;
-    m.done(std::move(out));
+    m.done(page_of(st_.items, {m.after, m.before, m.prefix, static_cast<size_t>(m.limit)}));
   }
 
 private:
@@ -1633,8 +1629,52 @@ void gateway::get_item(std::string item_id, callback<item_answer> done) {
   caf::anon_send(impl_->actor, item_query{std::move(item_id), std::move(done)});
 }
 
-void gateway::list_items(std::string after, size_t limit, callback<page_answer> done) {
-  caf::anon_send(impl_->actor, page_query{std::move(after), limit, std::move(done)});
+void gateway::list_items(page_request page, callback<page_answer> done) {
+  caf::anon_send(impl_->actor, page_query{std::move(page.after), std::move(page.before),
+                                          std::move(page.prefix), page.limit, std::move(done)});
+}
+
+page_answer page_of(const std::map<std::string, domain::item>& items, const page_request& r) {
+  using iter = std::map<std::string, domain::item>::const_iterator;
+  // The items with the prefix are one run of the map: [run_begin, run_end).
+  auto matches
+    = [&](const std::string& id) { return id.compare(0, r.prefix.size(), r.prefix) == 0; };
+  auto run_begin = items.lower_bound(r.prefix);
+  auto run_end = run_begin;
+  while (run_end != items.end() && matches(run_end->first))
+    ++run_end;
+  // Whether position a comes before position b (end() is last).
+  auto earlier
+    = [&](iter a, iter b) { return a != items.end() && (b == items.end() || a->first < b->first); };
+  // Both cursors: the items between them, from the first.
+  auto bound = r.before.empty() ? run_end : items.lower_bound(r.before);
+  if (earlier(run_end, bound))
+    bound = run_end;
+  iter from;
+  iter to;
+  if (r.before.empty() || !r.after.empty()) {
+    from = r.after.empty() ? run_begin : items.upper_bound(r.after);
+    if (earlier(from, run_begin))
+      from = run_begin;
+    to = from;
+    for (size_t n = 0; n < r.limit && earlier(to, bound); ++n)
+      ++to;
+  } else {
+    to = bound;
+    from = to;
+    for (size_t n = 0; n < r.limit && earlier(run_begin, from); ++n)
+      --from;
+  }
+  page_answer out;
+  for (auto it = from; earlier(it, to); ++it)
+    out.items.push_back(it->second);
+  if (out.items.empty())
+    return out;
+  if (earlier(to, run_end))
+    out.next = out.items.back().item_id;
+  if (earlier(run_begin, from))
+    out.prev = out.items.front().item_id;
+  return out;
 }
 
 const stats& gateway::counters() const noexcept {

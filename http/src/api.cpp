@@ -175,7 +175,7 @@ const std::vector<route>& route_table() {
     {"GET", "/metrics", "GET /metrics", role::admin, false, {}},
     {"GET", "/openapi.json", "GET /openapi.json", role::anyone, false, {}},
     {"POST", "/items", "POST /items", role::admin, true, {}},
-    {"GET", "/items", "GET /items", role::client, false, {"limit", "after"}},
+    {"GET", "/items", "GET /items", role::client, false, {"limit", "after", "before", "prefix"}},
     {"GET", "/items/{itemId}", "GET /items/{itemId}", role::client, false, {}},
     {"PUT", "/items/{itemId}/quantity", "PUT /items/{itemId}/quantity", role::admin, true, {}},
     {"POST", "/items/{itemId}/restock", "POST /items/{itemId}/restock", role::admin, true, {}},
@@ -341,10 +341,10 @@ parsed<page_request> parse_page(const std::vector<std::pair<std::string, std::st
         return fail<page_request>(
           bad("invalid_query", "limit must be a whole number from 1 to 1000", "limit"));
       out.limit = static_cast<size_t>(*n);
-    } else if (k == "after") {
-      if (auto e = check_path_id("after", v))
+    } else if (k == "after" || k == "before" || k == "prefix") {
+      if (auto e = check_path_id(k, v))
         return fail<page_request>(*e);
-      out.after = v;
+      (k == "after" ? out.after : k == "before" ? out.before : out.prefix) = v;
     }
   }
   return {std::move(out), {}};
@@ -501,12 +501,14 @@ std::string pending_command_json(const domain::item_command& c, std::string_view
     .dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string page_json(const std::vector<domain::item>& items, std::string_view next) {
+std::string page_json(const std::vector<domain::item>& items, std::string_view next,
+                      std::string_view prev) {
   json list = json::array();
   for (const auto& x : items)
     list.push_back(item_object(x));
   json j{{"items", std::move(list)}};
   j["next"] = next.empty() ? json(nullptr) : json(next);
+  j["prev"] = prev.empty() ? json(nullptr) : json(prev);
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

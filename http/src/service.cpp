@@ -202,9 +202,11 @@ void service::dispatch(const std::shared_ptr<call>& c) {
     auto page = parse_page(c->query);
     if (!page)
       return c->reply(error_response(page.error));
-    return gw_.list_items(page.value->after, page.value->limit, [c](gateway::page_answer a) {
-      c->reply(json_response(200, page_json(a.items, a.next)));
-    });
+    auto& p = *page.value;
+    return gw_.list_items({std::move(p.after), std::move(p.before), std::move(p.prefix), p.limit},
+                          [c](gateway::page_answer a) {
+                            c->reply(json_response(200, page_json(a.items, a.next, a.prev)));
+                          });
   }
   c->reply(error_response({404, "not_found", "no handler for this route", std::nullopt}));
 }

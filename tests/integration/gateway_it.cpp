@@ -341,6 +341,29 @@ TEST_F(GatewayIT, ItemsAreInsertedChangedReadAndPagedWithTheRightStatuses) {
     after = j["next"];
   }
   EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c", "d", "seat-1"}));
+  // And back from the end with prev, the same items in the same order.
+  std::vector<std::string> back;
+  std::string before = "z";
+  for (int pages = 0; pages < 10; ++pages) {
+    auto r = client("GET", "/items?limit=2&before=" + before);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto j = body(r);
+    std::vector<std::string> page;
+    for (const auto& it : j["items"])
+      page.push_back(it["itemId"]);
+    back.insert(back.begin(), page.begin(), page.end());
+    if (j["prev"].is_null())
+      break;
+    before = j["prev"];
+  }
+  EXPECT_EQ(back, seen);
+  // A prefix finds an item among the others.
+  auto found = body(client("GET", "/items?prefix=seat-&limit=10"));
+  ASSERT_EQ(found["items"].size(), 1u) << found;
+  EXPECT_EQ(found["items"][0]["itemId"], "seat-1");
+  EXPECT_TRUE(found["next"].is_null());
+  EXPECT_TRUE(found["prev"].is_null());
+  expect_error(client("GET", "/items?prefix=has%20space"), 400, "invalid_field", "prefix");
 }
 
 TEST_F(GatewayIT, PurchasesAnswerCreatedOrTheCommittedOutcome) {

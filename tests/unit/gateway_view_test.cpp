@@ -69,3 +69,66 @@ CAF_TEST(a successful purchase moves the item and a failed one does not ) {
   CAF_CHECK(!view_after(have, failed));
   CAF_CHECK(!view_after(std::nullopt, sold));
 }
+
+namespace {
+
+std::map<std::string, domain::item> shelf(std::initializer_list<const char*> ids) {
+  std::map<std::string, domain::item> out;
+  for (const auto* id : ids)
+    out[id] = domain::item{id, "", 1, 1};
+  return out;
+}
+
+std::string ids_of(const bps::gateway::page_answer& p) {
+  std::string out;
+  for (const auto& x : p.items)
+    out += (out.empty() ? "" : ",") + x.item_id;
+  return out + " next=" + p.next + " prev=" + p.prev;
+}
+
+bps::gateway::page_answer page(const std::map<std::string, domain::item>& items, std::string after,
+                               std::string before, std::string prefix, size_t limit) {
+  return bps::gateway::page_of(items,
+                               {std::move(after), std::move(before), std::move(prefix), limit});
+}
+
+} // namespace
+
+CAF_TEST(pages go forward with next and back with prev and meet the same items) {
+  auto items = shelf({"a", "b", "c", "d", "e"});
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "", "", 2)), "a,b next=b prev=");
+  CAF_CHECK_EQUAL(ids_of(page(items, "b", "", "", 2)), "c,d next=d prev=c");
+  CAF_CHECK_EQUAL(ids_of(page(items, "d", "", "", 2)), "e next= prev=e");
+  // Back from the last page: the two before it, then the first.
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "e", "", 2)), "c,d next=d prev=c");
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "c", "", 2)), "a,b next=b prev=");
+  // A cursor need not be an item (a deleted or never inserted id).
+  CAF_CHECK_EQUAL(ids_of(page(items, "bb", "", "", 2)), "c,d next=d prev=c");
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "bb", "", 5)), "a,b next=b prev=");
+  CAF_CHECK_EQUAL(ids_of(page(items, "e", "", "", 2)), " next= prev=");
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "a", "", 2)), " next= prev=");
+}
+
+CAF_TEST(a prefix keeps only the items whose itemId starts with it in either direction) {
+  auto items = shelf({"a-1", "seat-a1", "seat-a2", "seat-a3", "seat-b1", "seats", "t"});
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "", "seat-", 2)), "seat-a1,seat-a2 next=seat-a2 prev=");
+  CAF_CHECK_EQUAL(ids_of(page(items, "seat-a2", "", "seat-", 2)),
+                  "seat-a3,seat-b1 next= prev=seat-a3");
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "", "seat-b", 5)), "seat-b1 next= prev=");
+  // Backwards from beyond the prefix's run, and from inside it.
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "z", "seat-", 3)),
+                  "seat-a2,seat-a3,seat-b1 next= prev=seat-a2");
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "seat-a2", "seat-", 3)), "seat-a1 next=seat-a1 prev=");
+  // Cursors outside the run: after one before it starts at the run, before one ahead is empty.
+  CAF_CHECK_EQUAL(ids_of(page(items, "a", "", "seat-", 1)), "seat-a1 next=seat-a1 prev=");
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "a", "seat-", 2)), " next= prev=");
+  CAF_CHECK_EQUAL(ids_of(page(items, "", "", "x", 2)), " next= prev=");
+}
+
+CAF_TEST(after and before together give the first items between them) {
+  auto items = shelf({"a", "b", "c", "d", "e"});
+  CAF_CHECK_EQUAL(ids_of(page(items, "a", "e", "", 2)), "b,c next=c prev=b");
+  // The cursors say what precedes and follows the page, before or not: d and e do.
+  CAF_CHECK_EQUAL(ids_of(page(items, "a", "d", "", 5)), "b,c next=c prev=b");
+  CAF_CHECK_EQUAL(ids_of(page(items, "c", "b", "", 5)), " next= prev=");
+}

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +100,18 @@ struct page_answer {
   std::vector<domain::item> items;
   /// The itemId to pass as `after` for the next page; empty on the last page.
   std::string next;
+  /// The itemId to pass as `before` for the page before; empty on the first page.
+  std::string prev;
+};
+
+/// Which page of items: those whose itemId starts with `prefix` (all if empty), after
+/// `after`, or before `before` (the last ones before it), or between the two (the
+/// first ones after `after`); neither: from the first.
+struct page_request {
+  std::string after;
+  std::string before;
+  std::string prefix;
+  size_t limit = 100;
 };
 
 /// Counters of the gateway, readable from any thread.
@@ -163,8 +176,8 @@ public:
   void submit_command(domain::item_command c, bool keyed, milliseconds wait,
                       callback<command_answer> done);
   void get_item(std::string item_id, callback<item_answer> done);
-  /// Items ordered by itemId, starting after `after`.
-  void list_items(std::string after, size_t limit, callback<page_answer> done);
+  /// Items ordered by itemId: a page of those that `page` asks for (see page_of).
+  void list_items(page_request page, callback<page_answer> done);
 
   const stats& counters() const noexcept;
 
@@ -199,5 +212,12 @@ std::optional<domain::item> view_after(const std::optional<domain::item>& curren
                                        const domain::item_command& applied);
 std::optional<domain::item> view_after(const std::optional<domain::item>& current,
                                        const domain::purchase& sold);
+
+/// A page of `items` (ordered by itemId): up to `r.limit` of those starting with
+/// `r.prefix`, the first ones after `r.after` (and before `r.before` if given too), or
+/// the last ones before `r.before`, in itemId order either way, with the cursors to
+/// the pages on each side (`next`: items with the prefix follow the page, whether
+/// before `r.before` or not; `prev`: some precede it).
+page_answer page_of(const std::map<std::string, domain::item>& items, const page_request& r);
 
 } // namespace bps::gateway

@@ -83,9 +83,12 @@ parse_wait(const std::vector<std::pair<std::string, std::string>>& q,
 
 struct page_request {
   std::string after;
+  std::string before;
+  std::string prefix;
   size_t limit = 100;
 };
-/// `limit` (1 to 1000, default 100) and `after` (an itemId).
+/// `limit` (1 to 1000, default 100), `after` and `before` (itemIds) and `prefix` (the
+/// start of itemIds, with the characters an itemId may hold); see gateway::page_of.
 parsed<page_request> parse_page(const std::vector<std::pair<std::string, std::string>>& q);
 
 /// An id from a path or query, checked against the id pattern.
@@ -116,7 +119,8 @@ std::string to_json(const domain::item& x);
 std::string to_json(const domain::purchase& x);
 /// A command written but not yet decided: {commandId, itemId, status, message}.
 std::string pending_command_json(const domain::item_command& c, std::string_view message);
-std::string page_json(const std::vector<domain::item>& items, std::string_view next);
+std::string page_json(const std::vector<domain::item>& items, std::string_view next,
+                      std::string_view prev = {});
 std::string error_json(const api_error& e);
 
 } // namespace bps::http
