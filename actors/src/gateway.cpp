@@ -1554,6 +1554,11 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   if (!producer)
     return std::move(producer.error());
   p->producer = std::move(*producer);
+  // Its first writes must not wait for librdkafka's topic scan (a second).
+  if (auto err = p->producer->warm(
+        {p->topics.purchases, p->topics.item_commands, p->topics.idempotency_keys},
+        std::chrono::milliseconds{2000}))
+    spdlog::warn("gateway: topic metadata not fetched early: {}", describe(err));
 
   kafka::consumer_options copts;
   copts.bootstrap = cfg.bootstrap;

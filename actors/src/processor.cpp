@@ -283,6 +283,11 @@ private:
     if (!p)
       return std::move(p.error());
     producer_ = std::move(*p);
+    // Its first records must not wait for librdkafka's topic scan (a second).
+    if (auto err = producer_->warm(
+          {topics_.purchases, topics_.item_commands, topics_.items, topics_.dead_letters}, 2s))
+      spdlog::warn("processor {}: topic metadata not fetched early: {}", cfg_.node_id,
+                   describe(err));
     // Fences a predecessor with the same id, and ends its open transaction (a
     // prepared commit completes, anything else aborts).
     while (!stop_) {

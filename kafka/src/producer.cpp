@@ -50,6 +50,8 @@ public:
 struct producer::impl {
   delivery_reports reports;
   std::unique_ptr<RdKafka::Producer> handle;
+  /// Topic handles made to fetch metadata early (kept: the producer's local topics).
+  std::vector<std::unique_ptr<RdKafka::Topic>> warm;
   bool transactional = false;
   bool closed = false;
 };
@@ -107,6 +109,28 @@ caf::expected<std::unique_ptr<producer>> producer::make(const producer_options& 
     return make_error(ec::invalid_argument, "cannot create Kafka producer: " + errstr);
   p->transactional = !opts.transactional_id.empty();
   return std::unique_ptr<producer>(new producer(std::move(p)));
+}
+
+caf::error producer::warm(const std::vector<std::string>& topics, milliseconds timeout) {
+  for (const auto& name : topics) {
+    std::string errstr;
+    std::unique_ptr<RdKafka::Topic> topic{
+      RdKafka::Topic::create(impl_->handle.get(), name, nullptr, errstr)};
+    if (!topic)
+      return make_error(ec::invalid_argument, fmt::format("topic handle for {}: {}", name, errstr));
+    RdKafka::Metadata* md = nullptr;
+    auto code = impl_->handle->metadata(false, topic.get(), &md, static_cast<int>(timeout.count()));
+    std::unique_ptr<RdKafka::Metadata> owned{md};
+    impl_->warm.push_back(std::move(topic));
+    if (auto err = detail::from_code(fmt::format("metadata of {}", name), code))
+      return err;
+    // The request may succeed and still say the topic does not exist.
+    for (const auto* t : *owned->topics())
+      if (t->topic() == name)
+        if (auto err = detail::from_code(fmt::format("metadata of {}", name), t->err()))
+          return err;
+  }
+  return {};
 }
 
 caf::error producer::produce(const std::string& topic, std::string_view key, std::string_view value,

@@ -220,6 +220,32 @@ TEST_F(KafkaIT, OffsetsHeldByAnOpenTransactionAreNeverReadAsNothingCommitted) {
   EXPECT_EQ(stable[0].offset, 3);
 }
 
+// warm() fetches topics' metadata early (so that a producer's first record does not
+// wait for librdkafka's topic scan: bench/first-decision measures that). A topic that
+// does not exist or a broker that does not answer is an error it returns (the callers
+// only log it), the producer still produces, and warming creates no topic.
+TEST_F(KafkaIT, WarmFetchesTopicMetadataAndReportsAMissingTopicOrAnAbsentBroker) {
+  auto topic = make_topic("warm", 2);
+  auto p = must(kafka::producer::make({bootstrap(), prefix + "warm-producer", 10000ms, {}}));
+  auto warmed = p->warm({topic}, 10s);
+  EXPECT_FALSE(warmed) << describe(warmed);
+  EXPECT_TRUE(p->warm({prefix + "no-such-topic"}, 2s))
+    << "the metadata of a topic that does not exist was fetched";
+  ASSERT_FALSE(p->init_transactions(30s));
+  ASSERT_FALSE(p->begin_transaction());
+  ASSERT_FALSE(p->produce(topic, "k", "warm"));
+  auto err = p->commit_transaction(30s);
+  ASSERT_FALSE(err) << describe(err);
+  EXPECT_EQ(read_partition(topic, kafka::partition_for("k", 2), true),
+            (std::vector<std::string>{"warm"}));
+  auto d = admin->describe_topic(prefix + "no-such-topic", 10s);
+  ASSERT_TRUE(d) << describe(d.error());
+  EXPECT_FALSE(*d) << "warming a topic created it";
+  // A broker that does not answer: warm fails within its bound.
+  auto away = must(kafka::producer::make({"127.0.0.1:1", "", 10000ms, {}}));
+  EXPECT_TRUE(away->warm({topic}, 300ms));
+}
+
 TEST_F(KafkaIT, ProducingToAMissingTopicFailsWithoutHanging) {
   auto p
     = must(kafka::producer::make({bootstrap(), "", 10000ms, {{"message.timeout.ms", "3000"}}}));
