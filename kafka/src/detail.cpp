@@ -43,6 +43,11 @@ caf::expected<std::unique_ptr<RdKafka::Conf>> make_conf(const properties& defaul
                         fmt::format("Kafka client property {}={}: {}", key, value, errstr));
     return {};
   };
+  // librdkafka 2.0.2 leaves Nagle on (2.10 turned it off): a transaction's outcomes,
+  // produced together at commit time, would wait for the ACKs of the ones before.
+  // Every client of ours turns it off (a caller may still set it back).
+  if (auto err = set("socket.nagle.disable", "true"))
+    return err;
   for (const auto& [key, value] : defaults)
     if (auto err = set(key, value))
       return err;
