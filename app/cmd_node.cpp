@@ -179,6 +179,19 @@ std::string node_metrics(const processor_stats& s, const gateway::stats& g, cons
   };
   for (const auto& m : plain)
     out += http::metric_line(m.name, m.kind, m.help, m.value);
+  out += "# HELP bps_partition_lag_records Records not yet read, per partition this node "
+         "owns (from what its fetches saw).\n# TYPE bps_partition_lag_records gauge\n";
+  for (const auto& l : s.lags())
+    out += fmt::format("bps_partition_lag_records{{topic=\"{}\",partition=\"{}\"}} {}\n", l.topic,
+                       l.partition, l.records);
+  out += http::histogram_header("bps_transaction_commit_seconds",
+                                "How long committing a transaction took "
+                                "(send_offsets_to_transaction and commit_transaction).");
+  out += http::histogram_series("bps_transaction_commit_seconds", "", s.commit_seconds.read());
+  out += http::histogram_header("bps_decision_seconds",
+                                "Per request decided: from its Kafka record's timestamp to the "
+                                "commit of its outcome.");
+  out += http::histogram_series("bps_decision_seconds", "", s.decision_seconds.read());
   return out;
 }
 

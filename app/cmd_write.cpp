@@ -38,7 +38,8 @@ struct claim_verdict {
 caf::expected<claim_verdict> claim_id(const kafka_options& k, const std::string& claims_topic,
                                       const domain::claim& mine, kafka::producer& producer) {
   auto timeout = std::chrono::milliseconds{k.timeout_ms};
-  if (auto err = producer.produce(claims_topic, mine.id, domain::encode(mine)))
+  if (auto err = producer.produce(claims_topic, mine.id, domain::encode(mine), -1,
+                                  domain::headers_of(mine).view()))
     return err;
   if (auto err = producer.flush(timeout + std::chrono::milliseconds{2000}))
     return make_error(ec::kafka_error, "the claim of the id was not written: " + describe(err)
@@ -137,6 +138,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
 
   std::string topic;
   std::string value;
+  domain::headers headers; // static text only: the CLI is no node
   domain::claim claim;
   if (kind == "purchase") {
     topic = topics.purchases;
@@ -144,6 +146,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
     if (auto problem = domain::check_fields(p))
       return fail(refusal(*problem), exit_usage);
     value = domain::encode(p);
+    headers = domain::headers_of(p, "");
     claim = domain::claim_of(p, "cli", now_ms());
   } else {
     domain::item_command c;
@@ -165,6 +168,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
       return fail(refusal(*problem), exit_usage);
     topic = topics.item_commands;
     value = domain::encode(c);
+    headers = domain::headers_of(c, "");
     claim = domain::claim_of(c, "cli", now_ms());
   }
 
@@ -240,7 +244,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
   }
 
   if (!earlier_record) {
-    if (auto err = (*producer)->produce(topic, w.item_id, value))
+    if (auto err = (*producer)->produce(topic, w.item_id, value, -1, headers.view()))
       return fail(describe(err), exit_failed);
     if (auto err = (*producer)->flush(std::chrono::milliseconds{k.timeout_ms + 2000}))
       return fail(describe(err) + "\n  Is Kafka running at " + k.bootstrap

@@ -457,4 +457,59 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+namespace {
+
+static_assert(schema_version == 1, "the bps-schema-version header spells the version");
+
+/// Adds a header unless its value is empty.
+void add(headers& h, std::string_view name, std::string_view value) {
+  if (!value.empty())
+    h.items[h.count++] = {name, value};
+}
+
+/// The headers every record has, then bps-record and bps-node.
+headers common_headers(std::string_view record, std::string_view node) {
+  headers h;
+  add(h, "content-type", "application/json");
+  add(h, "bps-schema-version", "1");
+  add(h, "bps-record", record);
+  add(h, "bps-node", node);
+  return h;
+}
+
+} // namespace
+
+headers headers_of(const purchase& x, std::string_view node, std::string_view decided_at) {
+  auto h = common_headers("purchase", node);
+  add(h, "bps-request", "PURCHASE");
+  add(h, "bps-status", to_string(x.status));
+  add(h, "bps-decided-at", decided_at);
+  return h;
+}
+
+headers headers_of(const item_command& x, std::string_view node, std::string_view decided_at) {
+  auto h = common_headers("item-command", node);
+  add(h, "bps-request", to_string(x.type));
+  add(h, "bps-status", to_string(x.status));
+  add(h, "bps-decided-at", decided_at);
+  return h;
+}
+
+headers headers_of(const item&, std::string_view node) {
+  return common_headers("item", node);
+}
+
+headers headers_of(const dead_letter&, std::string_view node) {
+  return common_headers("dead-letter", node);
+}
+
+headers headers_of(const claim& x) {
+  auto h = common_headers("claim", x.node);
+  if (std::holds_alternative<purchase>(x.request))
+    add(h, "bps-request", "PURCHASE");
+  else
+    add(h, "bps-request", to_string(std::get<item_command>(x.request).type));
+  return h;
+}
+
 } // namespace bps::domain

@@ -421,7 +421,8 @@ public:
       st_.cfg.topics.idempotency_keys, id, domain::encode(c),
       [hdl = caf::actor{self_}, id](const caf::error& e, int32_t partition, int64_t offset) {
         caf::anon_send(hdl, claim_done{id, e ? describe(e) : std::string{}, partition, offset});
-      });
+      },
+      domain::headers_of(c).view());
     if (err) {
       ++st_.cfg.counters->write_failures;
       return done(
@@ -467,7 +468,8 @@ public:
       [hdl = caf::actor{self_}, id, is_purchase = l.is_purchase](const caf::error& e, int32_t,
                                                                  int64_t) {
         caf::anon_send(hdl, write_done{id, is_purchase, e ? describe(e) : std::string{}});
-      });
+      },
+      domain::headers_of(request, st_.cfg.node_id).view());
     ++st_.cfg.counters->writes;
     if (err) {
       ++st_.cfg.counters->write_failures;

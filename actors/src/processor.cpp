@@ -51,6 +51,8 @@ struct open_txn {
   /// The outcomes per partition number, for the state stores after the commit.
   std::map<int32_t, state_batch> outputs;
   size_t outstanding = 0;
+  /// The timestamps (ms since the epoch) of the requests decided in it.
+  std::vector<int64_t> request_times_ms;
   /// Set when an output could not be produced: the transaction must abort.
   std::string failure;
 };
@@ -201,6 +203,7 @@ public:
                  cfg_.commit_interval.count());
     auto next_report = clock_type::now() + 10s;
     auto next_sweep = clock_type::now() + 1s;
+    auto next_lag = clock_type::now() + 1s;
     while (!stop_ && !fatal_) {
       auto busy = txn_.open || catch_up_.busy();
       auto ev = consumer_->poll(busy ? 5ms : recovering() ? 20ms : 100ms);
@@ -227,7 +230,15 @@ public:
       if (!txn_.open && clock_type::now() >= next_sweep) {
         next_sweep = clock_type::now() + 1s;
         passivate(true);
-        stats_.consumer_lag = consumer_->lag();
+      }
+      if (clock_type::now() >= next_lag) {
+        next_lag = clock_type::now() + 1s;
+        auto lags = consumer_->lags(); // what the fetches saw: no request to the broker
+        int64_t total = 0;
+        for (const auto& l : lags)
+          total += l.records;
+        stats_.consumer_lag = total;
+        stats_.set_lags(std::move(lags));
       }
       if (clock_type::now() >= next_report) {
         next_report = clock_type::now() + 10s;
@@ -819,6 +830,7 @@ private:
     pending.insert(id);
     (*self_)->send(*actor, Kind::atom, std::move(request));
     ++txn_.outstanding;
+    txn_.request_times_ms.push_back(rec.timestamp_ms);
   }
 
   /// A store read failed: nothing can be decided from it. The transaction aborts
@@ -838,14 +850,15 @@ private:
                   rec.offset, reason);
     domain::dead_letter dl{std::move(reason), rec.topic, rec.partition,
                            rec.offset,        rec.key,   rec.value};
-    produce(topics_.dead_letters, rec.partition, rec.key.value_or(""), domain::encode(dl));
+    produce(topics_.dead_letters, rec.partition, rec.key.value_or(""), domain::encode(dl),
+            domain::headers_of(dl, cfg_.node_id));
   }
 
   void produce(const std::string& topic, int32_t partition, std::string_view key,
-               const std::string& value) {
+               const std::string& value, const domain::headers& headers) {
     if (!txn_.failure.empty())
       return;
-    if (auto err = producer_->produce(topic, key, value, partition))
+    if (auto err = producer_->produce(topic, key, value, partition, headers.view()))
       txn_.failure = describe(err);
   }
 
@@ -945,7 +958,9 @@ private:
     ++(r.outcome.status == domain::purchase_status::successful ? stats_.purchases_successful
                                                                : stats_.purchases_failed);
     auto p = partition_of(r.outcome.item_id);
-    produce(topics_.purchases, p, r.outcome.item_id, domain::encode(r.outcome));
+    auto at = std::to_string(now_ms());
+    produce(topics_.purchases, p, r.outcome.item_id, domain::encode(r.outcome),
+            domain::headers_of(r.outcome, cfg_.node_id, at));
     txn_.outputs[p].purchases.push_back(r.outcome);
     if (r.exists && r.outcome.status == domain::purchase_status::successful)
       txn_.snapshots[r.outcome.item_id] = {p, std::move(r.state)};
@@ -957,7 +972,9 @@ private:
     if (r.result.status == domain::command_status::rejected)
       ++stats_.commands_rejected;
     auto p = partition_of(r.result.item_id);
-    produce(topics_.item_commands, p, r.result.item_id, domain::encode(r.result));
+    auto at = std::to_string(now_ms());
+    produce(topics_.item_commands, p, r.result.item_id, domain::encode(r.result),
+            domain::headers_of(r.result, cfg_.node_id, at));
     txn_.outputs[p].commands.push_back(r.result);
     if (r.exists && r.result.status == domain::command_status::applied)
       txn_.snapshots[r.result.item_id] = {p, std::move(r.state)};
@@ -1027,6 +1044,22 @@ private:
     }
   }
 
+  static int64_t now_ms() {
+    return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+  }
+
+  /// The commit's duration, and for each request it decided the time from its record's
+  /// timestamp to now.
+  void observe_commit(clock_type::time_point began) {
+    stats_.commit_seconds.observe(std::chrono::duration<double>(clock_type::now() - began).count());
+    auto wall = now_ms();
+    for (auto t : txn_.request_times_ms)
+      if (t > 0) // a record without a timestamp says -1
+        stats_.decision_seconds.observe(static_cast<double>(wall - t) / 1000.0);
+  }
+
   void commit() {
     if (!txn_.open)
       return;
@@ -1035,7 +1068,8 @@ private:
       return abort_and_recover(fmt::format("{} item actors did not answer within {} ms",
                                            txn_.outstanding, cfg_.actor_timeout.count()));
     for (const auto& [item_id, snap] : txn_.snapshots)
-      produce(topics_.items, snap.first, item_id, domain::encode(snap.second));
+      produce(topics_.items, snap.first, item_id, domain::encode(snap.second),
+              domain::headers_of(snap.second, cfg_.node_id));
     if (!txn_.failure.empty())
       return abort_and_recover(txn_.failure);
     if (cfg_.chaos_abort_every > 0 && ++chaos_counter_ % cfg_.chaos_abort_every == 0) {
@@ -1044,6 +1078,7 @@ private:
       return abort_and_recover("chaos: --chaos-abort-every "
                                + std::to_string(cfg_.chaos_abort_every));
     }
+    auto commit_began = clock_type::now();
     std::vector<kafka::partition_offset> offsets;
     offsets.reserve(read_to_.size());
     for (const auto& [tp, next] : read_to_)
@@ -1067,6 +1102,7 @@ private:
       return recreate_producer("fault: commit-unknown (the commit succeeded; the node is told "
                                "its result is unknown)");
     ++stats_.commits;
+    observe_commit(commit_began);
     if (cfg_.chaos_crash_after_commit > 0 && stats_.commits == cfg_.chaos_crash_after_commit) {
       spdlog::warn("processor {}: chaos: killing this node between the commit and the state "
                    "store write",

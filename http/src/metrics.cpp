@@ -15,33 +15,40 @@ namespace bps::http {
 
 void request_metrics::observe(std::string_view route, int status, double seconds) {
   std::lock_guard<std::mutex> guard{mutex_};
-  auto& s = series_[{std::string{route}, status}];
-  ++s.count;
-  s.sum += seconds;
-  for (size_t i = 0; i < buckets.size(); ++i)
-    if (seconds <= buckets[i])
-      ++s.in_bucket[i];
+  series_[{std::string{route}, status}].observe(seconds);
 }
 
 std::string request_metrics::render() const {
   std::lock_guard<std::mutex> guard{mutex_};
   std::string out = "# HELP bps_http_requests_total HTTP requests answered, by route and status.\n"
                     "# TYPE bps_http_requests_total counter\n";
-  for (const auto& [key, s] : series_)
+  for (const auto& [key, h] : series_)
     out += fmt::format("bps_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
-                       key.second, s.count);
-  out += "# HELP bps_http_request_duration_seconds Time from a request's arrival to its answer.\n"
-         "# TYPE bps_http_request_duration_seconds histogram\n";
-  for (const auto& [key, s] : series_) {
-    auto labels = fmt::format("route=\"{}\",status=\"{}\"", key.first, key.second);
-    for (size_t i = 0; i < buckets.size(); ++i)
-      out += fmt::format("bps_http_request_duration_seconds_bucket{{{},le=\"{}\"}} {}\n", labels,
-                         buckets[i], s.in_bucket[i]);
-    out += fmt::format("bps_http_request_duration_seconds_bucket{{{},le=\"+Inf\"}} {}\n", labels,
-                       s.count);
-    out += fmt::format("bps_http_request_duration_seconds_sum{{{}}} {}\n", labels, s.sum);
-    out += fmt::format("bps_http_request_duration_seconds_count{{{}}} {}\n", labels, s.count);
-  }
+                       key.second, h.read().count);
+  out += histogram_header("bps_http_request_duration_seconds",
+                          "Time from a request's arrival to its answer.");
+  for (const auto& [key, h] : series_)
+    out += histogram_series("bps_http_request_duration_seconds",
+                            fmt::format("route=\"{}\",status=\"{}\"", key.first, key.second),
+                            h.read());
+  return out;
+}
+
+std::string histogram_header(std::string_view name, std::string_view help) {
+  return fmt::format("# HELP {0} {1}\n# TYPE {0} histogram\n", name, help);
+}
+
+std::string histogram_series(std::string_view name, std::string_view labels,
+                             const latency_histogram::figures& f) {
+  std::string sep = labels.empty() ? "" : ",";
+  std::string out;
+  for (size_t i = 0; i < latency_histogram::bounds.size(); ++i)
+    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep,
+                       latency_histogram::bounds[i], f.cumulative[i]);
+  out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, f.count);
+  auto braces = labels.empty() ? std::string{} : fmt::format("{{{}}}", labels);
+  out += fmt::format("{}_sum{} {}\n", name, braces, f.sum);
+  out += fmt::format("{}_count{} {}\n", name, braces, f.count);
   return out;
 }
 

@@ -242,24 +242,32 @@ consumer::offsets_for_time(const std::vector<topic_partition>& tps, int64_t time
 }
 
 int64_t consumer::lag() {
+  int64_t total = 0;
+  for (const auto& l : lags())
+    total += l.records;
+  return total;
+}
+
+std::vector<partition_lag> consumer::lags() {
   std::vector<RdKafka::TopicPartition*> list;
   detail::partition_list_guard guard{list};
-  if (impl_->handle->assignment(list) != RdKafka::ERR_NO_ERROR)
-    return 0;
-  if (impl_->handle->position(list) != RdKafka::ERR_NO_ERROR)
-    return 0;
-  int64_t total = 0;
+  std::vector<partition_lag> out;
+  if (impl_->handle->assignment(list) != RdKafka::ERR_NO_ERROR
+      || impl_->handle->position(list) != RdKafka::ERR_NO_ERROR)
+    return out;
+  out.reserve(list.size());
   for (auto* tp : list) {
     int64_t low = 0;
     int64_t high = 0;
-    if (tp->offset() < 0
-        || impl_->handle->get_watermark_offsets(tp->topic(), tp->partition(), &low, &high)
-             != RdKafka::ERR_NO_ERROR
-        || high < 0)
-      continue;
-    total += std::max<int64_t>(0, high - tp->offset());
+    int64_t behind = 0;
+    if (tp->offset() >= 0
+        && impl_->handle->get_watermark_offsets(tp->topic(), tp->partition(), &low, &high)
+             == RdKafka::ERR_NO_ERROR
+        && high >= 0)
+      behind = std::max<int64_t>(0, high - tp->offset());
+    out.push_back({tp->topic(), tp->partition(), behind});
   }
-  return total;
+  return out;
 }
 
 caf::expected<std::vector<topic_partition>> consumer::assignment() {

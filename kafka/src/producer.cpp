@@ -133,14 +133,32 @@ caf::error producer::warm(const std::vector<std::string>& topics, milliseconds t
   return {};
 }
 
+namespace {
+
+/// librdkafka's headers of a record (null for none: no allocation); the producer takes
+/// them over when produce succeeds.
+std::unique_ptr<RdKafka::Headers> headers_of(record_headers headers) {
+  if (headers.empty())
+    return nullptr;
+  std::unique_ptr<RdKafka::Headers> out{RdKafka::Headers::create()};
+  for (const auto& h : headers)
+    out->add(std::string{h.name}, h.value.data(), h.value.size());
+  return out;
+}
+
+} // namespace
+
 caf::error producer::produce(const std::string& topic, std::string_view key, std::string_view value,
-                             int32_t partition, milliseconds queue_wait) {
+                             int32_t partition, record_headers headers, milliseconds queue_wait) {
   auto deadline = std::chrono::steady_clock::now() + queue_wait;
   for (;;) {
+    auto hdrs = headers_of(headers);
     auto code
       = impl_->handle->produce(topic, partition < 0 ? RdKafka::Topic::PARTITION_UA : partition,
                                RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
-                               value.size(), key.data(), key.size(), 0, nullptr);
+                               value.size(), key.data(), key.size(), 0, hdrs.get(), nullptr);
+    if (code == RdKafka::ERR_NO_ERROR)
+      static_cast<void>(hdrs.release()); // the record owns them now
     if (code != RdKafka::ERR__QUEUE_FULL)
       return detail::from_code(fmt::format("produce to {}", topic), code);
     // Back-pressure: serve delivery reports to make room, within the bound.
@@ -153,16 +171,19 @@ caf::error producer::produce(const std::string& topic, std::string_view key, std
 }
 
 caf::error producer::produce_notify(const std::string& topic, std::string_view key,
-                                    std::string_view value, delivery_callback done) {
+                                    std::string_view value, delivery_callback done,
+                                    record_headers headers) {
   auto cb = std::make_unique<delivery_callback>(std::move(done));
+  auto hdrs = headers_of(headers);
   auto code = impl_->handle->produce(
     topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-    const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, cb.get());
+    const_cast<char*>(value.data()), value.size(), key.data(), key.size(), 0, hdrs.get(), cb.get());
   if (code == RdKafka::ERR__QUEUE_FULL)
     return make_error(ec::kafka_retriable, fmt::format("produce to {}: local queue full", topic));
   if (auto err = detail::from_code(fmt::format("produce to {}", topic), code))
     return err;
-  static_cast<void>(cb.release()); // owned by the delivery report now
+  static_cast<void>(hdrs.release()); // owned by the record now
+  static_cast<void>(cb.release());   // owned by the delivery report now
   return {};
 }
 

@@ -578,6 +578,108 @@ TEST_F(GatewayIT, AuthOffIsExplicitAndMissingKeysAreRefusedAtStart) {
   EXPECT_EQ(open.status, 201) << open.body;
 }
 
+// docs/records.md, "Headers": every record bps writes says what it is in its headers.
+TEST_F(GatewayIT, RecordsCarryHeadersAKafkaUserCanFilterOn) {
+  auto began_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  start_node("n1");
+  insert("h-1", 1);
+  auto bought = http_call(port(), keyed_purchase("key-h1", "h-1"));
+  EXPECT_EQ(body(bought)["purchaseStatus"], "SUCCESSFUL") << bought.body;
+  auto refused
+    = client("POST", "/purchases?wait=5000", R"({"itemId":"h-1","quantity":1,"purchasedBy":"b"})");
+  EXPECT_EQ(body(refused)["purchaseStatus"], "FAILED") << refused.body;
+  auto producer
+    = must(kafka::producer::make({bootstrap(), "", std::chrono::milliseconds{10000}, {}}));
+  ASSERT_FALSE(
+    producer->produce(topics.purchases, "h-1", "not json", kafka::partition_for("h-1", 4)));
+  ASSERT_FALSE(producer->flush(10s));
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+
+  struct record {
+    std::map<std::string, std::string> headers;
+    json value;
+  };
+  // kcat prints headers as name=value,name=value (no value of ours holds , or =).
+  auto read = [&](const std::string& topic) {
+    auto r = run("kcat -C -b " + bootstrap() + " -t " + topic
+                 + " -e -q -X isolation.level=read_committed -f '%h|%s\\n'");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::vector<record> out;
+    std::istringstream lines{r.output};
+    std::string line;
+    while (std::getline(lines, line)) {
+      auto bar = line.find('|');
+      record rec;
+      std::istringstream fields{line.substr(0, bar)};
+      std::string field;
+      while (std::getline(fields, field, ','))
+        if (auto eq = field.find('='); eq != std::string::npos)
+          rec.headers[field.substr(0, eq)] = field.substr(eq + 1);
+      rec.value = json::parse(line.substr(bar + 1), nullptr, false);
+      out.push_back(std::move(rec));
+    }
+    return out;
+  };
+  auto expect_common = [&](const record& r, const std::string& kind) {
+    EXPECT_EQ(r.headers.at("content-type"), "application/json");
+    EXPECT_EQ(r.headers.at("bps-schema-version"), "1");
+    EXPECT_EQ(r.headers.at("bps-record"), kind);
+    EXPECT_EQ(r.headers.at("bps-node"), "n1");
+  };
+  auto expect_decided_now = [&](const record& r) {
+    auto at = std::stoll(r.headers.at("bps-decided-at"));
+    EXPECT_GE(at, began_ms);
+    EXPECT_LE(at, now_ms);
+  };
+
+  // The dead letter of "not json" (decided asynchronously: wait for it).
+  std::vector<record> dead;
+  for (auto deadline = std::chrono::steady_clock::now() + 30s;
+       dead.empty() && std::chrono::steady_clock::now() < deadline;)
+    dead = read(topics.dead_letters);
+  ASSERT_EQ(dead.size(), 1u);
+  expect_common(dead[0], "dead-letter");
+
+  std::map<std::string, int> statuses;
+  for (const auto& r : read(topics.purchases)) {
+    if (r.value.is_discarded()) {
+      EXPECT_TRUE(r.headers.empty()); // the raw record above
+      continue;
+    }
+    SCOPED_TRACE(r.value.dump());
+    expect_common(r, "purchase");
+    EXPECT_EQ(r.headers.at("bps-request"), "PURCHASE");
+    EXPECT_EQ(r.headers.at("bps-status"), r.value["purchaseStatus"]);
+    ++statuses[r.headers.at("bps-status")];
+    if (r.value["purchaseStatus"] == "CREATED")
+      EXPECT_EQ(r.headers.count("bps-decided-at"), 0u);
+    else
+      expect_decided_now(r);
+  }
+  EXPECT_EQ(statuses,
+            (std::map<std::string, int>{{"CREATED", 2}, {"SUCCESSFUL", 1}, {"FAILED", 1}}));
+  auto commands = read(topics.item_commands);
+  ASSERT_EQ(commands.size(), 2u);
+  for (const auto& r : commands) {
+    expect_common(r, "item-command");
+    EXPECT_EQ(r.headers.at("bps-request"), "INSERT_ITEM");
+    EXPECT_EQ(r.headers.at("bps-status"), r.value["status"]);
+  }
+  expect_decided_now(commands[1]);
+  auto items = read(topics.items);
+  ASSERT_FALSE(items.empty());
+  for (const auto& r : items)
+    expect_common(r, "item");
+  auto claims = read(topics.idempotency_keys);
+  ASSERT_EQ(claims.size(), 1u);
+  expect_common(claims[0], "claim");
+  EXPECT_EQ(claims[0].headers.at("bps-request"), "PURCHASE");
+}
+
 TEST_F(GatewayIT, MetricsCountRequestsPurchasesCommitsLagAndActors) {
   start_node("n1");
   insert("m-1", 1);
@@ -621,6 +723,30 @@ TEST_F(GatewayIT, MetricsCountRequestsPurchasesCommitsLagAndActors) {
     = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   EXPECT_NEAR(value_of("process_start_time_seconds"), now, 300.0);
   EXPECT_GT(value_of("process_resident_memory_bytes"), 1e6);
+  // Each partition's lag, listed whether or not it has records (4 per input topic).
+  for (const auto& topic : {topics.purchases, topics.item_commands})
+    for (int p = 0; p < 4; ++p) {
+      auto series = "bps_partition_lag_records{topic=\"" + topic + "\",partition=\""
+                    + std::to_string(p) + "\"} ";
+      EXPECT_NE(m.body.find(series), std::string::npos) << series << "\n" << m.body;
+    }
+  // Three requests decided (an insert, two purchases), each observed once its commit
+  // returned: that is just after the gateway may have seen its outcome.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  std::string latest = m.body;
+  auto count_of = [&](const std::string& name) {
+    auto at = latest.find("\n" + name + " ");
+    return at == std::string::npos ? -1.0 : std::stod(latest.substr(at + name.size() + 2));
+  };
+  while (count_of("bps_decision_seconds_count") < 3 && std::chrono::steady_clock::now() < deadline)
+    latest = admin("GET", "/metrics").body;
+  EXPECT_EQ(count_of("bps_decision_seconds_count"), 3.0) << latest;
+  EXPECT_NE(latest.find("bps_decision_seconds_bucket{le=\"30\"} 3\n"), std::string::npos) << latest;
+  EXPECT_GT(count_of("bps_decision_seconds_sum"), 0.0) << latest;
+  EXPECT_GE(count_of("bps_transaction_commit_seconds_count"), 1.0) << latest;
+  EXPECT_EQ(count_of("bps_transaction_commit_seconds_count"),
+            count_of("bps_transaction_commits_total"))
+    << latest;
   // Requests with no route have readable labels.
   auto wrong_method = http_call(port(), as(admin_token, "DELETE", "/metrics"));
   EXPECT_EQ(wrong_method.status, 405);

@@ -128,6 +128,36 @@ TEST_F(KafkaIT, CommittedTransactionIsVisibleToReadCommittedAndAbortedOneIsNot) 
   EXPECT_EQ(committed, (std::vector<std::string>{"committed-1", "committed-2"}));
 }
 
+TEST_F(KafkaIT, LagsListEveryAssignedPartitionWithWhatIsNotReadYet) {
+  auto topic = make_topic("lags", 2);
+  auto feeder = must(kafka::producer::make({bootstrap(), "", 10000ms, {}}));
+  for (int i = 0; i < 10; ++i)
+    ASSERT_FALSE(feeder->produce(topic, "k", "r" + std::to_string(i), 0)); // all in partition 0
+  ASSERT_FALSE(feeder->flush(30s));
+
+  kafka::consumer_options opts;
+  opts.bootstrap = bootstrap();
+  opts.group_id = prefix + "lags";
+  auto c = must(kafka::consumer::make(opts));
+  ASSERT_FALSE(c->subscribe({topic}));
+  int read = 0;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (read < 3 && std::chrono::steady_clock::now() < deadline) {
+    auto ev = must(c->poll(500ms));
+    if (ev.what == poll_event::kind::message)
+      ++read;
+  }
+  ASSERT_EQ(read, 3);
+  std::map<int32_t, int64_t> by_partition;
+  for (const auto& l : c->lags()) {
+    EXPECT_EQ(l.topic, topic);
+    by_partition[l.partition] = l.records;
+  }
+  // Partition 0: 3 of 10 read. Partition 1: empty, listed all the same.
+  EXPECT_EQ(by_partition, (std::map<int32_t, int64_t>{{0, 7}, {1, 0}}));
+  EXPECT_EQ(c->lag(), 7);
+}
+
 TEST_F(KafkaIT, OffsetsSentToATransactionCommitWithItAndNotWithAnAbort) {
   auto input = make_topic("in", 1);
   auto output = make_topic("out", 1);

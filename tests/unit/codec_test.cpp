@@ -1,6 +1,8 @@
 #define CAF_SUITE domain.codec
 #include <caf/test/unit_test.hpp>
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "bps/actors/codec.hpp"
@@ -225,4 +227,52 @@ CAF_TEST(a garbage claim decodes to an error and never crashes) {
   auto valid = encode(claim_of(purchase{"k-1", "book-1", 2, "alice"}, "n1", 5));
   for (size_t n = 0; n < valid.size(); ++n)
     CAF_CHECK(!decode_claim(valid.substr(0, n)));
+}
+
+namespace {
+
+std::map<std::string, std::string> as_map(const headers& h) {
+  std::map<std::string, std::string> out;
+  for (const auto& x : h.view())
+    out.emplace(std::string{x.name}, std::string{x.value});
+  return out;
+}
+
+} // namespace
+
+CAF_TEST(records carry headers a Kafka user can filter on without parsing) {
+  purchase created{"p-1", "book-1", 1, "alice"};
+  using m = std::map<std::string, std::string>;
+  // A request the CLI wrote: no node, no decision time.
+  CAF_CHECK_EQUAL(as_map(headers_of(created, "")), (m{{"content-type", "application/json"},
+                                                      {"bps-schema-version", "1"},
+                                                      {"bps-record", "purchase"},
+                                                      {"bps-request", "PURCHASE"},
+                                                      {"bps-status", "CREATED"}}));
+  auto outcome = created;
+  outcome.status = purchase_status::failed;
+  auto decided = as_map(headers_of(outcome, "node-a", "1765000000123"));
+  CAF_CHECK_EQUAL(decided["bps-status"], "FAILED");
+  CAF_CHECK_EQUAL(decided["bps-node"], "node-a");
+  CAF_CHECK_EQUAL(decided["bps-decided-at"], "1765000000123");
+  item_command restock;
+  restock.type = command_type::restock;
+  restock.status = command_status::applied;
+  auto cmd = as_map(headers_of(restock, "node-b", "1"));
+  CAF_CHECK_EQUAL(cmd["bps-record"], "item-command");
+  CAF_CHECK_EQUAL(cmd["bps-request"], "RESTOCK");
+  CAF_CHECK_EQUAL(cmd["bps-status"], "APPLIED");
+  CAF_CHECK_EQUAL(as_map(headers_of(item{"book-1", "d", 1, 1}, "node-b")),
+                  (m{{"content-type", "application/json"},
+                     {"bps-schema-version", "1"},
+                     {"bps-record", "item"},
+                     {"bps-node", "node-b"}}));
+  CAF_CHECK_EQUAL(as_map(headers_of(dead_letter{}, "node-b"))["bps-record"], "dead-letter");
+  item_command insert;
+  claim c{"k-1", insert, "cli", 5};
+  auto claimed = as_map(headers_of(c));
+  CAF_CHECK_EQUAL(claimed["bps-record"], "claim");
+  CAF_CHECK_EQUAL(claimed["bps-request"], "INSERT_ITEM");
+  CAF_CHECK_EQUAL(claimed["bps-node"], "cli");
+  CAF_CHECK_EQUAL(claimed.count("bps-status"), 0u);
 }

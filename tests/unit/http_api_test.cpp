@@ -277,6 +277,32 @@ CAF_TEST(metrics render counters and cumulative histogram buckets) {
   }
 }
 
+CAF_TEST(a histogram without labels counts bounds inclusively and negatives as zero) {
+  bps::latency_histogram h;
+  h.observe(0.005);  // on a bound: in le="0.005"
+  h.observe(0.0051); // just above it
+  h.observe(-3);     // another host's clock ahead: 0
+  h.observe(100);    // above every bound: only in +Inf
+  auto f = h.read();
+  CAF_CHECK_EQUAL(f.count, 4u);
+  CAF_CHECK_EQUAL(f.cumulative.front(), 1u);
+  CAF_CHECK_EQUAL(f.cumulative.back(), 3u);
+  auto text
+    = histogram_header("bps_x_seconds", "An example.") + histogram_series("bps_x_seconds", "", f);
+  for (const char* line :
+       {"# TYPE bps_x_seconds histogram\n", "bps_x_seconds_bucket{le=\"0.001\"} 1\n",
+        "bps_x_seconds_bucket{le=\"0.005\"} 2\n", "bps_x_seconds_bucket{le=\"0.01\"} 3\n",
+        "bps_x_seconds_bucket{le=\"30\"} 3\n", "bps_x_seconds_bucket{le=\"+Inf\"} 4\n",
+        "bps_x_seconds_sum 100.0101\n", "bps_x_seconds_count 4\n"}) {
+    CAF_MESSAGE(line);
+    CAF_CHECK(text.find(line) != std::string::npos);
+  }
+  CAF_CHECK_EQUAL(
+    histogram_series("bps_x_seconds", "partition=\"3\"", f).find("_count{partition=\"3\"} 4\n")
+      != std::string::npos,
+    true);
+}
+
 CAF_TEST(the process figures come from the fields proc documents even with a strange name) {
   // utime 250 and stime 50 ticks, 7 threads, started 12345 ticks after boot, 3 MiB
   // virtual, 200 pages resident; the name holds a space and a ')'.

@@ -5,12 +5,14 @@
 // throws: a malformed record becomes a `decoded` without value and with a reason a
 // person can act on.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "bps/actors/domain.hpp"
+#include "bps/kafka/types.hpp"
 
 namespace bps::domain {
 
@@ -50,6 +52,27 @@ decoded<purchase> decode_purchase(std::string_view bytes);
 decoded<item_command> decode_command(std::string_view bytes);
 decoded<dead_letter> decode_dead_letter(std::string_view bytes);
 decoded<claim> decode_claim(std::string_view bytes);
+
+/// The Kafka headers bps puts on each record it writes (docs/records.md, "Headers"),
+/// so that a Kafka user can filter without parsing the body: content-type,
+/// bps-schema-version, bps-record (purchase, item-command, item, dead-letter, claim),
+/// bps-request (PURCHASE or the command type), bps-status, bps-node (the node that
+/// wrote it) and bps-decided-at (an outcome's decision time, ms since the epoch).
+/// They point at static text and at the arguments, which must outlive them.
+struct headers {
+  std::array<kafka::record_header, 7> items{};
+  size_t count = 0;
+  kafka::record_headers view() const {
+    return {items.data(), count};
+  }
+};
+
+/// `node` empty: not written by a node (the CLI); `decided_at` empty: not an outcome.
+headers headers_of(const purchase& x, std::string_view node, std::string_view decided_at = {});
+headers headers_of(const item_command& x, std::string_view node, std::string_view decided_at = {});
+headers headers_of(const item& x, std::string_view node);
+headers headers_of(const dead_letter& x, std::string_view node);
+headers headers_of(const claim& x);
 
 /// Checks an id (itemId, purchaseId, commandId): 1 to 128 characters of letters,
 /// digits and . _ : - , starting with a letter or digit. Returns the problem, if any.

@@ -8,11 +8,14 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <caf/error.hpp>
 
 #include "bps/actors/faults.hpp"
+#include "bps/histogram.hpp"
 #include "bps/kafka/types.hpp"
 
 namespace caf {
@@ -80,6 +83,26 @@ struct processor_stats {
   std::atomic<bool> rehydrating{false};
   /// Records not yet read in the assigned partitions (refreshed once a second).
   std::atomic<int64_t> consumer_lag{0};
+  /// How long each transaction took to commit (send_offsets_to_transaction and
+  /// commit_transaction), committed ones only.
+  latency_histogram commit_seconds;
+  /// For each request decided: from its record's timestamp (when its writer produced
+  /// it) to the commit of its outcome; what a waiting client sees, less the write.
+  latency_histogram decision_seconds;
+
+  /// The same as consumer_lag, per assigned partition.
+  void set_lags(std::vector<kafka::partition_lag> lags) {
+    std::lock_guard<std::mutex> guard{lags_mutex_};
+    lags_ = std::move(lags);
+  }
+  std::vector<kafka::partition_lag> lags() const {
+    std::lock_guard<std::mutex> guard{lags_mutex_};
+    return lags_;
+  }
+
+private:
+  mutable std::mutex lags_mutex_;
+  std::vector<kafka::partition_lag> lags_;
 };
 
 /// Runs the loop on the calling thread until `stop` becomes true, then commits

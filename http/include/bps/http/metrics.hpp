@@ -11,28 +11,29 @@
 #include <string_view>
 #include <tuple>
 
+#include "bps/histogram.hpp"
+
 namespace bps::http {
 
 class request_metrics {
 public:
-  /// Upper bounds of the latency buckets, in seconds.
-  static constexpr std::array<double, 14> buckets{0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1,
-                                                  0.2,   0.5,   1,     2,    5,    10,   30};
-
   void observe(std::string_view route, int status, double seconds);
 
   /// bps_http_requests_total and bps_http_request_duration_seconds.
   std::string render() const;
 
 private:
-  struct series {
-    uint64_t count = 0;
-    double sum = 0;
-    std::array<uint64_t, buckets.size()> in_bucket{};
-  };
   mutable std::mutex mutex_;
-  std::map<std::pair<std::string, int>, series> series_;
+  std::map<std::pair<std::string, int>, latency_histogram> series_;
 };
+
+/// The HELP and TYPE lines of a histogram.
+std::string histogram_header(std::string_view name, std::string_view help);
+
+/// The lines of one histogram series: a bucket per bound and +Inf, _sum and _count.
+/// `labels` is empty or `key="value",...` (without braces).
+std::string histogram_series(std::string_view name, std::string_view labels,
+                             const latency_histogram::figures& f);
 
 /// One line of a gauge or counter: "# TYPE name kind\nname value\n" (with a HELP line).
 std::string metric_line(std::string_view name, std::string_view kind, std::string_view help,

@@ -93,6 +93,8 @@ public:
   /// partition, from what the fetches saw (no request to the broker). Partitions
   /// without a known position or end count 0.
   int64_t lag();
+  /// The same per assigned partition (each listed, 0 where not known).
+  std::vector<partition_lag> lags();
   /// The partitions currently assigned to this member.
   caf::expected<std::vector<topic_partition>> assignment();
   /// Leaves the group. Also done by the destructor.

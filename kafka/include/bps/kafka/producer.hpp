@@ -52,9 +52,10 @@ public:
 
   /// Enqueues a record; partition -1 picks the partition by key (murmur2, like
   /// the Java client). A full local queue is back-pressure: polls and retries up
-  /// to `queue_wait`, then fails as retriable.
+  /// to `queue_wait`, then fails as retriable. `headers` go with the record.
   caf::error produce(const std::string& topic, std::string_view key, std::string_view value,
-                     int32_t partition = -1, milliseconds queue_wait = milliseconds{10000});
+                     int32_t partition = -1, record_headers headers = {},
+                     milliseconds queue_wait = milliseconds{10000});
 
   /// Called once per record produced with produce_notify, from the thread that
   /// polls: no error and the record's partition and offset, or the error.
@@ -65,7 +66,7 @@ public:
   /// take_delivered). Never polls: a full local queue fails at once as retriable,
   /// so another thread may poll this producer meanwhile.
   caf::error produce_notify(const std::string& topic, std::string_view key, std::string_view value,
-                            delivery_callback done);
+                            delivery_callback done, record_headers headers = {});
 
   /// Serves delivery reports for up to `timeout`; returns the number served.
   int poll(milliseconds timeout);

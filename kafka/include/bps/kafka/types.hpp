@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 
 namespace bps::kafka {
 
@@ -21,6 +23,20 @@ struct topic_partition {
   int32_t partition = 0;
   friend bool operator==(const topic_partition&, const topic_partition&) = default;
   friend auto operator<=>(const topic_partition&, const topic_partition&) = default;
+};
+
+/// A header of a record to produce: its name and value (copied when produced).
+struct record_header {
+  std::string_view name;
+  std::string_view value;
+};
+using record_headers = std::span<const record_header>;
+
+/// How many records of a partition are not read yet.
+struct partition_lag {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t records = 0;
 };
 
 /// The offset that means "the first record there is" (librdkafka's
