@@ -55,7 +55,6 @@ int run_replay(const kafka_options& k, const replay_options& r) {
   if (!ends)
     return fail(kafka_failure(ends.error(), k), exit_failed);
   struct span {
-    int64_t low = 0;
     int64_t high = 0;
     int64_t next = 0; // the offset after the last one read
   };
@@ -65,7 +64,7 @@ int run_replay(const kafka_options& k, const replay_options& r) {
     auto range = (*ends)->range(tp, std::chrono::milliseconds{k.timeout_ms});
     if (!range)
       return fail(kafka_failure(range.error(), k), exit_failed);
-    spans[tp] = {range->first, range->second, range->first};
+    spans[tp] = {range->second, range->first};
     progress.total += static_cast<uint64_t>(std::max<int64_t>(0, range->second - range->first));
   }
   ends->reset();

@@ -45,6 +45,29 @@ protected:
     created.push_back(topic);
     return topic;
   }
+  /// Writes n records "r0".."r<n-1>" keyed "k" (to `partition`, or by key).
+  void feed(const std::string& topic, int n, int32_t partition = -1) {
+    auto feeder = must(kafka::producer::make({bootstrap(), "", 10000ms, {}}));
+    for (int i = 0; i < n; ++i)
+      ASSERT_FALSE(feeder->produce(topic, "k", "r" + std::to_string(i), partition));
+    ASSERT_FALSE(feeder->flush(30s));
+  }
+  /// A consumer of group prefix+`group` subscribed to `topic`, after it read n messages.
+  std::unique_ptr<kafka::consumer> after_reading(const std::string& group, const std::string& topic,
+                                                 int n) {
+    kafka::consumer_options opts;
+    opts.bootstrap = bootstrap();
+    opts.group_id = prefix + group;
+    auto c = must(kafka::consumer::make(opts));
+    EXPECT_FALSE(c->subscribe({topic}));
+    int read = 0;
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (read < n && std::chrono::steady_clock::now() < deadline)
+      if (must(c->poll(500ms)).what == poll_event::kind::message)
+        ++read;
+    EXPECT_EQ(read, n);
+    return c;
+  }
   std::string prefix;
   std::unique_ptr<kafka::admin> admin;
   std::vector<std::string> created;
@@ -130,24 +153,8 @@ TEST_F(KafkaIT, CommittedTransactionIsVisibleToReadCommittedAndAbortedOneIsNot) 
 
 TEST_F(KafkaIT, LagsListEveryAssignedPartitionWithWhatIsNotReadYet) {
   auto topic = make_topic("lags", 2);
-  auto feeder = must(kafka::producer::make({bootstrap(), "", 10000ms, {}}));
-  for (int i = 0; i < 10; ++i)
-    ASSERT_FALSE(feeder->produce(topic, "k", "r" + std::to_string(i), 0)); // all in partition 0
-  ASSERT_FALSE(feeder->flush(30s));
-
-  kafka::consumer_options opts;
-  opts.bootstrap = bootstrap();
-  opts.group_id = prefix + "lags";
-  auto c = must(kafka::consumer::make(opts));
-  ASSERT_FALSE(c->subscribe({topic}));
-  int read = 0;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (read < 3 && std::chrono::steady_clock::now() < deadline) {
-    auto ev = must(c->poll(500ms));
-    if (ev.what == poll_event::kind::message)
-      ++read;
-  }
-  ASSERT_EQ(read, 3);
+  feed(topic, 10, 0); // all in partition 0
+  auto c = after_reading("lags", topic, 3);
   std::map<int32_t, int64_t> by_partition;
   for (const auto& l : c->lags()) {
     EXPECT_EQ(l.topic, topic);
@@ -212,21 +219,11 @@ TEST_F(KafkaIT, OffsetsHeldByAnOpenTransactionAreNeverReadAsNothingCommitted) {
   // "nothing committed" would make the new owner decide the whole partition again.
   auto input = make_topic("unstable-in", 1);
   auto output = make_topic("unstable-out", 1);
-  auto feeder = must(kafka::producer::make({bootstrap(), "", 10000ms, {}}));
-  for (int i = 0; i < 3; ++i)
-    ASSERT_FALSE(feeder->produce(input, "k", "r" + std::to_string(i)));
-  ASSERT_FALSE(feeder->flush(30s));
+  feed(input, 3);
+  auto c = after_reading("unstable", input, 3);
   kafka::consumer_options opts;
   opts.bootstrap = bootstrap();
   opts.group_id = prefix + "unstable";
-  auto c = must(kafka::consumer::make(opts));
-  ASSERT_FALSE(c->subscribe({input}));
-  int read = 0;
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (read < 3 && std::chrono::steady_clock::now() < deadline)
-    if (must(c->poll(500ms)).what == poll_event::kind::message)
-      ++read;
-  ASSERT_EQ(read, 3);
   auto p = must(kafka::producer::make({bootstrap(), prefix + "unstable-txn", 60000ms, {}}));
   ASSERT_FALSE(p->init_transactions(30s));
   ASSERT_FALSE(p->begin_transaction());
