@@ -18,6 +18,7 @@
 #include "bps/actors/messages.hpp"
 #include "bps/actors/processor.hpp"
 #include "bps/error.hpp"
+#include "bps/http/events.hpp"
 #include "bps/http/metrics.hpp"
 #include "bps/http/service.hpp"
 #include "bps/kafka/admin.hpp"
@@ -68,6 +69,7 @@ caf::expected<http_plan> plan_http(const node_options& n) {
   plan.server.max_header_bytes = static_cast<size_t>(n.http_max_header_bytes);
   plan.server.read_timeout = std::chrono::milliseconds{n.http_read_timeout_ms};
   plan.server.max_in_flight = static_cast<size_t>(n.http_max_in_flight);
+  plan.server.max_streams = static_cast<size_t>(n.http_max_streams);
   // A handler answers within its wait (or the command wait) plus Kafka's write
   // timeout; beyond that something is stuck, and the client hears so.
   plan.server.handler_timeout
@@ -100,7 +102,7 @@ void raise_file_limit() {
 }
 
 std::string node_metrics(const processor_stats& s, const gateway::stats& g, const http::server& srv,
-                         const std::string& node_id) {
+                         const http::event_hub& hub, const std::string& node_id) {
   auto by_outcome
     = [](std::string_view name, std::string_view help, uint64_t successful, uint64_t failed) {
         return fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0}{{outcome=\"SUCCESSFUL\"}} {2}\n"
@@ -176,6 +178,8 @@ std::string node_metrics(const processor_stats& s, const gateway::stats& g, cons
     {"bps_gateway_view_items", "gauge", "Items in the committed view.", d(g.items.load())},
     {"bps_http_in_flight", "gauge", "HTTP requests being handled.", d(srv.in_flight())},
     {"bps_http_connections", "gauge", "Open HTTP connections.", d(srv.connections())},
+    {"bps_http_event_streams", "gauge", "GET /events streams open.", d(srv.streams())},
+    {"bps_http_events_sent_total", "counter", "Events sent to GET /events streams.", d(hub.sent())},
   };
   for (const auto& m : plain)
     out += http::metric_line(m.name, m.kind, m.help, m.value);
@@ -294,6 +298,7 @@ int run_node(const kafka_options& k, const node_options& n) {
   // are freed in the opposite order of their use: the gateway's actor calls into
   // the service, which answers through the server; each goes only once nothing
   // can call it (node_stop's HTTP stop ends the server and awaits the actor).
+  http::event_hub hub; // GET /events: outlives the gateway that publishes to it
   std::unique_ptr<gateway::gateway> gw;
   std::unique_ptr<http::service> api;
   std::unique_ptr<http::server> web;
@@ -310,6 +315,7 @@ int run_node(const kafka_options& k, const node_options& n) {
     gc.max_queue_delay = std::chrono::milliseconds{n.http_max_queue_delay_ms};
     gc.remember = std::chrono::milliseconds{n.http_idempotency_window_ms};
     gc.write_timeout = std::chrono::milliseconds{k.timeout_ms};
+    gc.on_outcome = [&hub](const gateway::outcome_event& e) { hub.publish(e); };
     auto started = gateway::gateway::start(sys, gc);
     if (!started)
       return fail("HTTP gateway: " + describe(started.error()), exit_failed);
@@ -326,10 +332,12 @@ int run_node(const kafka_options& k, const node_options& n) {
                       stats.assigned_partitions.load(), stats.rehydrating.load());
       return r;
     };
+    auto service_cfg = http_settings->service;
+    service_cfg.events = &hub;
     api = std::make_unique<http::service>(
-      *gw, http_settings->service, ready, [&stats, g, &web_ptr, node_id] {
+      *gw, service_cfg, ready, [&stats, g, &web_ptr, &hub, node_id] {
         auto* srv = web_ptr.load();
-        return srv ? node_metrics(stats, g->counters(), *srv, node_id) : std::string{};
+        return srv ? node_metrics(stats, g->counters(), *srv, hub, node_id) : std::string{};
       });
     auto* svc = api.get();
     auto server = http::server::start(

@@ -74,6 +74,7 @@ struct node_options {
   int64_t http_max_header_bytes = 8192;
   int64_t http_read_timeout_ms = 10000;
   int64_t http_max_in_flight = 10000;
+  int64_t http_max_streams = 100;
   int64_t http_idempotency_window_ms = 24LL * 3600 * 1000;
   /// Shed writes for a partition whose oldest undecided write (of this node) is
   /// older than this; 0: never.

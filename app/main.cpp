@@ -285,6 +285,11 @@ int run_main(int argc, char** argv) {
     ->check(CLI::Range(int64_t{1}, int64_t{1000000}))
     ->capture_default_str();
   node
+    ->add_option("--http-max-streams", n.http_max_streams,
+                 "GET /events streams open at once; beyond it, 503")
+    ->check(CLI::Range(int64_t{0}, int64_t{100000}))
+    ->capture_default_str();
+  node
     ->add_option("--http-idempotency-window-ms", n.http_idempotency_window_ms,
                  "how long the gateway keeps purchases and item changes made without an "
                  "Idempotency-Key (keyed ones, and the keys' claims, are kept forever)")

@@ -463,7 +463,7 @@ static_assert(schema_version == 1, "the bps-schema-version header spells the ver
 
 /// Adds a header unless its value is empty.
 void add(headers& h, std::string_view name, std::string_view value) {
-  if (!value.empty())
+  if (!value.empty() && h.count < h.items.size())
     h.items[h.count++] = {name, value};
 }
 

@@ -176,6 +176,25 @@ std::optional<domain::item> view_after(const std::optional<domain::item>& curren
   return next;
 }
 
+std::optional<domain::item> item_left_by(const std::optional<domain::item>& current,
+                                         const domain::item_command& applied) {
+  if (applied.status != domain::command_status::applied)
+    return std::nullopt;
+  bool describes = applied.type == domain::command_type::insert_item
+                   || applied.type == domain::command_type::set_description;
+  if (!current && !describes)
+    return std::nullopt;
+  return domain::item{applied.item_id, describes ? applied.description : current->description,
+                      applied.item_quantity, applied.item_version};
+}
+
+std::optional<domain::item> item_left_by(const std::optional<domain::item>& current,
+                                         const domain::purchase& sold) {
+  if (!current || sold.status != domain::purchase_status::successful)
+    return std::nullopt;
+  return domain::item{sold.item_id, current->description, sold.item_quantity, sold.item_version};
+}
+
 } // namespace bps::gateway
 
 // clang-format off
@@ -337,6 +356,7 @@ struct settings {
   milliseconds write_timeout{0};
   milliseconds max_decision_lag{0};
   std::optional<int64_t> oldest_claim;
+  std::function<void(const outcome_event&)> on_outcome;
 };
 
 struct gateway_state {
@@ -722,12 +742,14 @@ public:
       on_purchase_decided(p);
       st_.undecided->done(p.purchase_id);
       resolve(st_.purchases, p);
+      announce(p);
     }
     for (const auto& c : decided_commands) {
       if (c.status == domain::command_status::applied)
         apply_to_view(c);
       st_.undecided->done(c.command_id);
       resolve(st_.commands, c);
+      announce(c);
     }
     counters.undecided = st_.undecided->size();
     if (auto now = clock_type::now(); now >= next_memory_check_) {
@@ -970,6 +992,17 @@ private:
     auto [it, added] = st_.items.try_emplace(x.item_id, x);
     if (!added && x.version > it->second.version)
       it->second = std::move(x);
+  }
+
+  /// Tells whoever listens (the HTTP event streams) of an outcome and the item after it.
+  template <class Outcome>
+  void announce(const Outcome& x) {
+    // Without a store every outcome read is "new" again: none is announced twice.
+    if (!st_.cfg.on_outcome || !st_.store_failure.empty())
+      return;
+    auto it = st_.items.find(x.item_id);
+    auto current = it == st_.items.end() ? std::nullopt : std::optional<domain::item>{it->second};
+    st_.cfg.on_outcome(outcome_event{x, item_left_by(current, x)});
   }
 
   void on_purchase_decided(const domain::purchase& p) {
@@ -1593,6 +1626,7 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   s.write_timeout = cfg.write_timeout;
   s.max_decision_lag = cfg.max_decision_lag;
   s.oldest_claim = p->oldest_claim;
+  s.on_outcome = cfg.on_outcome;
   p->sys = &sys;
   p->actor = sys.spawn<caf::detached>(gateway_impl, std::move(s));
   auto* raw = p.get();

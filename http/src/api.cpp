@@ -192,6 +192,7 @@ const std::vector<route>& route_table() {
      role::client,
      false,
      {"wait"}},
+    {"GET", "/events", "GET /events", role::client, false, {"prefix"}},
   };
   return table;
 }

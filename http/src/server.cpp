@@ -1,11 +1,15 @@
 #include "bps/http/server.hpp"
 
+#include <array>
 #include <condition_variable>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -60,6 +64,7 @@ struct server::impl : std::enable_shared_from_this<server::impl> {
   std::vector<std::thread> threads;
   std::atomic<uint64_t> in_flight{0};
   std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> streams{0};
   uint16_t port = 0;
   /// Set by drain(): no new connections, requests get 503, answers close.
   std::atomic<bool> draining{false};
@@ -97,11 +102,43 @@ response shutting_down() {
   return r;
 }
 
+class session;
+
+/// The sink of a session's event stream: formats events and hands them to the
+/// session's strand; counts what is queued, so that a client that does not read is
+/// cut off instead of filling memory.
+class stream_sink : public event_sink {
+public:
+  stream_sink(std::weak_ptr<session> s, size_t limit) : session_(std::move(s)), limit_(limit) {}
+
+  bool send(std::string_view event, std::string_view data) override;
+  bool open() const override {
+    return !closed_.load();
+  }
+  /// Queues raw text (the session's own lines: headers, heartbeats, goodbye).
+  bool push(std::string text);
+  void close() {
+    closed_ = true;
+  }
+  void sent(size_t bytes) {
+    queued_ -= bytes;
+  }
+  void count(size_t bytes) {
+    queued_ += bytes;
+  }
+
+private:
+  std::weak_ptr<session> session_; // holds the server (and its io_context) while alive
+  size_t limit_;
+  std::atomic<size_t> queued_{0};
+  std::atomic<bool> closed_{false};
+};
+
 class session : public connection, public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, std::shared_ptr<server::impl> srv)
     : srv_(std::move(srv)), stream_(std::move(socket)), read_timer_(stream_.get_executor()),
-      request_timer_(stream_.get_executor()) {
+      request_timer_(stream_.get_executor()), heartbeat_timer_(stream_.get_executor()) {
     ++srv_->connections;
   }
 
@@ -126,8 +163,41 @@ public:
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->on_shut(); });
   }
 
+  /// From any thread: hands a function to the session's strand.
+  template <class F>
+  void post(F&& f) {
+    net::post(stream_.get_executor(), std::forward<F>(f));
+  }
+
+  /// On the strand: queues text of the event stream for writing.
+  void enqueue(std::string text) {
+    if (phase_ != phase::streaming || ending_)
+      return sink_->sent(text.size());
+    pending_.push_back(std::move(text));
+    if (!writing_)
+      write_next();
+  }
+
+  /// On the strand: ends the event stream (after `last`, if any, is written).
+  void end_stream(std::string last = {}) {
+    if (phase_ != phase::streaming || ending_)
+      return;
+    sink_->close();
+    if (!last.empty()) {
+      sink_->count(last.size()); // taken off again once written, like every text
+      pending_.push_back(std::move(last));
+    }
+    ending_ = true;
+    heartbeat_timer_.cancel();
+    if (writing_)
+      return; // the write in progress goes on with what is queued, then finishes
+    if (pending_.empty())
+      return finish_stream();
+    write_next();
+  }
+
 private:
-  enum class phase { reading, handling, writing, closed };
+  enum class phase { reading, handling, writing, streaming, closed };
 
   void on_shut() {
     keep_alive_ = false;
@@ -148,6 +218,13 @@ private:
             srv_->on_refusal(503, "stopped while handling");
           send(shutting_down());
         }
+        break;
+      case phase::streaming:
+        // A client that does not take the goodbye holds the stop for at most 2 s
+        // (also a write already in progress).
+        stream_.expires_after(
+          std::min<std::chrono::milliseconds>(srv_->opts.read_timeout, std::chrono::seconds{2}));
+        end_stream("event: bye\ndata: {\"reason\":\"the server is stopping\"}\n\n");
         break;
       case phase::writing: // closes after the write: keep_alive_ is false
       case phase::closed: break;
@@ -273,6 +350,8 @@ private:
   }
 
   void send(response r) {
+    if (r.stream && r.status == 200)
+      return start_stream(std::move(r));
     phase_ = phase::writing;
     answered_.reset();
     if (srv_->draining)
@@ -302,12 +381,114 @@ private:
     read();
   }
 
+  // -- event streams: headers, then events as they come, until either side ends ------
+
+  void start_stream(response r) {
+    answered_.reset();
+    keep_alive_ = false;
+    if (srv_->stopping || srv_->draining) {
+      if (srv_->on_refusal)
+        srv_->on_refusal(503, "refused while draining");
+      return send(shutting_down());
+    }
+    if (srv_->streams.fetch_add(1) >= srv_->opts.max_streams) {
+      --srv_->streams;
+      if (srv_->on_refusal)
+        srv_->on_refusal(503, "refused when overloaded");
+      auto busy = refusal(503, "overloaded",
+                          fmt::format("{} event streams are open, this server's limit; retry "
+                                      "shortly or use another node",
+                                      srv_->opts.max_streams));
+      busy.headers.emplace_back("Retry-After", "5");
+      return send(std::move(busy));
+    }
+    phase_ = phase::streaming;
+    sink_ = std::make_shared<stream_sink>(weak_from_this(), srv_->opts.stream_buffer_bytes);
+    // A body that ends when the connection does (HTTP/1.1 without a length); the
+    // retry line tells EventSource clients to come back after 2 s.
+    std::string head = "HTTP/1.1 200 OK\r\nServer: bps\r\nContent-Type: text/event-stream\r\n"
+                       "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\nConnection: close\r\n";
+    for (const auto& [k, v] : r.headers)
+      head.append(k).append(": ").append(v).append("\r\n");
+    head += "\r\nretry: 2000\n\n";
+    sink_->push(std::move(head));
+    watch_client();
+    heartbeat();
+    r.stream(sink_);
+  }
+
+  /// Reads what the client sends (nothing, normally) to learn when it leaves.
+  void watch_client() {
+    stream_.socket().async_read_some(
+      net::buffer(discard_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+        if (ec)
+          return self->end_stream();
+        self->watch_client();
+      });
+  }
+
+  void heartbeat() {
+    heartbeat_timer_.expires_after(srv_->opts.stream_heartbeat);
+    heartbeat_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec || self->ending_)
+        return;
+      self->sink_->push(": still here\n\n");
+      self->heartbeat();
+    });
+  }
+
+  /// Writes everything queued in one go (one system call for a burst of events).
+  void write_next() {
+    writing_ = true;
+    in_write_.clear();
+    in_write_.swap(pending_);
+    std::vector<net::const_buffer> buffers;
+    buffers.reserve(in_write_.size());
+    size_t bytes = 0;
+    for (const auto& text : in_write_) {
+      buffers.emplace_back(net::buffer(text));
+      bytes += text.size();
+    }
+    // A client that takes longer than the read timeout to take a write is gone (2 s
+    // once the server stops).
+    stream_.expires_after(srv_->draining ? std::min<std::chrono::milliseconds>(
+                            srv_->opts.read_timeout, std::chrono::seconds{2})
+                                         : srv_->opts.read_timeout);
+    net::async_write(stream_, buffers,
+                     [self = shared_from_this(), bytes](beast::error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       self->sink_->sent(bytes);
+                       self->in_write_.clear();
+                       if (ec) {
+                         self->pending_.clear();
+                         self->end_stream();
+                         return self->finish_stream();
+                       }
+                       if (!self->pending_.empty())
+                         return self->write_next();
+                       self->stream_.expires_never();
+                       if (self->ending_)
+                         self->finish_stream();
+                     });
+  }
+
+  void finish_stream() {
+    if (finished_)
+      return;
+    finished_ = true;
+    --srv_->streams;
+    close();
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored); // the read that watches the client
+  }
+
   void close() {
     phase_ = phase::closed;
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     read_timer_.cancel();
     request_timer_.cancel();
+    heartbeat_timer_.cancel();
   }
 
   // First member, so destroyed last: the socket and timers below belong to the
@@ -321,11 +502,66 @@ private:
   net::steady_timer request_timer_;
   /// Claimed by whoever answers the request in flight; empty between requests.
   std::shared_ptr<std::atomic<bool>> answered_;
+  // The event stream, once the answer is one.
+  std::shared_ptr<stream_sink> sink_;
+  std::deque<std::string> pending_;
+  std::deque<std::string> in_write_; ///< what the write in progress sends
+  net::steady_timer heartbeat_timer_;
+  std::array<char, 512> discard_{};
+  bool writing_ = false;
+  bool ending_ = false;
+  bool finished_ = false;
   phase phase_ = phase::reading;
   bool timed_out_ = false;
   bool keep_alive_ = true;
   unsigned version_ = 11;
 };
+
+bool stream_sink::push(std::string text) {
+  if (closed_)
+    return false;
+  auto size = text.size();
+  if (queued_.fetch_add(size) + size > limit_) {
+    queued_ -= size;
+    closed_ = true;
+    spdlog::warn("http: an event stream's client does not read ({} bytes queued); closing it",
+                 limit_);
+    if (auto s = session_.lock())
+      s->post([w = session_] {
+        if (auto alive = w.lock())
+          alive->end_stream();
+      });
+    return false;
+  }
+  auto s = session_.lock();
+  if (!s) {
+    closed_ = true;
+    return false;
+  }
+  // The handler holds the session weakly: one left in a stopped io_context must not
+  // keep the session (and through it the server) alive.
+  s->post([w = session_, text = std::move(text)]() mutable {
+    if (auto alive = w.lock())
+      alive->enqueue(std::move(text));
+  });
+  return true;
+}
+
+bool stream_sink::send(std::string_view event, std::string_view data) {
+  std::string text = "event: ";
+  text += event;
+  text += '\n';
+  size_t start = 0;
+  do {
+    auto end = data.find('\n', start);
+    text += "data: ";
+    text += data.substr(start, end == std::string_view::npos ? end : end - start);
+    text += '\n';
+    start = end == std::string_view::npos ? end : end + 1;
+  } while (start != std::string_view::npos);
+  text += '\n';
+  return push(std::move(text));
+}
 
 } // namespace
 
@@ -452,6 +688,10 @@ uint64_t server::in_flight() const noexcept {
 
 uint64_t server::connections() const noexcept {
   return impl_->connections.load();
+}
+
+uint64_t server::streams() const noexcept {
+  return impl_->streams.load();
 }
 
 } // namespace bps::http

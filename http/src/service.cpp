@@ -5,6 +5,7 @@
 
 #include "bps/actors/gateway.hpp"
 #include "bps/http/api.hpp"
+#include "bps/http/events.hpp"
 #include "bps/ids.hpp"
 
 namespace bps::http {
@@ -166,7 +167,7 @@ void service::handle(request&& req, responder reply) {
 void service::dispatch(const std::shared_ptr<call>& c) {
   auto name = c->r->name;
   if (name == "GET /")
-    return c->reply({200, "text/html; charset=utf-8", web_page(), {}});
+    return c->reply({200, "text/html; charset=utf-8", web_page(), {}, {}});
   if (name == "GET /openapi.json")
     return c->reply(json_response(200, openapi_));
   if (name == "GET /healthz")
@@ -177,7 +178,8 @@ void service::dispatch(const std::shared_ptr<call>& c) {
       r.ready ? 200 : 503, fmt::format(R"({{"ready":{},"checks":{}}})", r.ready, r.checks_json)));
   }
   if (name == "GET /metrics")
-    return c->reply({200, "text/plain; version=0.0.4", metrics_.render() + extra_metrics_(), {}});
+    return c->reply(
+      {200, "text/plain; version=0.0.4", metrics_.render() + extra_metrics_(), {}, {}});
   if (name == "POST /purchases")
     return submit_purchase(c);
   if (name == "GET /purchases/{purchaseId}")
@@ -208,7 +210,29 @@ void service::dispatch(const std::shared_ptr<call>& c) {
                             c->reply(json_response(200, page_json(a.items, a.next, a.prev)));
                           });
   }
+  if (name == "GET /events")
+    return open_events(c);
   c->reply(error_response({404, "not_found", "no handler for this route", std::nullopt}));
+}
+
+void service::open_events(const std::shared_ptr<call>& c) {
+  if (!cfg_.events)
+    return c->reply(
+      error_response({404, "not_found", "this server has no event stream", std::nullopt}));
+  std::string prefix;
+  for (const auto& [k, v] : c->query)
+    if (k == "prefix") {
+      if (auto e = check_path_id("prefix", v))
+        return c->reply(error_response(*e));
+      prefix = v;
+    }
+  response r;
+  r.stream = [hub = cfg_.events, prefix](std::shared_ptr<event_sink> sink) {
+    // The first event says the stream is live (and what it is filtered by).
+    sink->send("ready", nlohmann::json{{"prefix", prefix}}.dump());
+    hub->add(std::move(sink), prefix);
+  };
+  c->reply(std::move(r));
 }
 
 void service::submit_purchase(const std::shared_ptr<call>& c) {

@@ -269,6 +269,12 @@ TEST_F(GatewayIT, HealthReadinessOpenApiAndTheWebPageNeedNoKey) {
     for (auto [from, to] : {std::pair{"{itemId}", "x1"}, std::pair{"{purchaseId}", "p1"}})
       if (auto at = target.find(from); at != std::string::npos)
         target.replace(at, std::string{from}.size(), to);
+    if (target == "/events") { // a stream that does not end: its start is the answer
+      http_stream events{port(), as(admin_token, "GET", target)};
+      EXPECT_TRUE(events.wait_for("event: ready")) << events.text();
+      EXPECT_EQ(events.text().rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << events.text();
+      continue;
+    }
     auto reply = http_call(port(), as(admin_token, std::string{r.method}, target, "{}"));
     EXPECT_NE(reply.status, 405) << r.name;
     if (target.find("x1") == std::string::npos && target.find("p1") == std::string::npos) {
@@ -576,6 +582,100 @@ TEST_F(GatewayIT, AuthOffIsExplicitAndMissingKeysAreRefusedAtStart) {
   auto open = http_call(
     port(), as("", "POST", "/items", R"({"itemId":"x","description":"d","quantity":1})"));
   EXPECT_EQ(open.status, 201) << open.body;
+}
+
+// GET /events: the committed outcomes pushed as Server-Sent Events, filtered by
+// prefix, limited in number, freed when the client leaves, ended by a stopping node.
+TEST_F(GatewayIT, EventsStreamCommittedOutcomesAsTheyHappen) {
+  start_node("n1", {"--http-max-streams", "2"});
+  expect_error(http_call(port(), {"GET", "/events", "", {}}), 401, "unauthorized");
+  expect_error(http_call(port(), as(client_token, "GET", "/events?prefix=a%20b")), 400,
+               "invalid_field", "prefix");
+  http_stream all{port(), as(client_token, "GET", "/events")};
+  http_stream only_b{port(), as(client_token, "GET", "/events?prefix=ev-b")};
+  ASSERT_TRUE(all.wait_for("event: ready\ndata: {\"prefix\":\"\"}\n\n")) << all.text();
+  ASSERT_TRUE(only_b.wait_for("event: ready\ndata: {\"prefix\":\"ev-b\"}\n\n")) << only_b.text();
+  EXPECT_EQ(all.text().rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << all.text();
+  EXPECT_NE(all.text().find("Content-Type: text/event-stream\r\n"), std::string::npos);
+  // A third is one too many.
+  auto third = http_call(port(), as(client_token, "GET", "/events"));
+  expect_error(third, 503, "overloaded");
+  EXPECT_EQ(third.headers["Retry-After"], "5");
+
+  insert("ev-a1", 1);
+  insert("ev-b1", 5);
+  std::vector<std::pair<std::string, std::string>> bought; // purchaseId, status
+  for (const char* item : {"ev-a1", "ev-a1", "ev-b1"}) {
+    auto r = client("POST", "/purchases?wait=5000",
+                    json{{"itemId", item}, {"quantity", 1}, {"purchasedBy", "e"}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    bought.emplace_back(body(r)["purchaseId"], body(r)["purchaseStatus"]);
+  }
+  EXPECT_EQ(bought[0].second, "SUCCESSFUL");
+  EXPECT_EQ(bought[1].second, "FAILED");
+
+  // The events of a stream, in order: (name, data).
+  auto events_in = [](const std::string& text) {
+    std::vector<std::pair<std::string, json>> out;
+    std::istringstream in{text.substr(text.find("\r\n\r\n") + 4)};
+    std::string line;
+    std::string name;
+    while (std::getline(in, line)) {
+      if (line.rfind("event: ", 0) == 0)
+        name = line.substr(7);
+      else if (line.rfind("data: ", 0) == 0)
+        out.emplace_back(name, json::parse(line.substr(6)));
+    }
+    return out;
+  };
+  auto count = [&](const std::string& text, const std::string& name) {
+    auto events = events_in(text);
+    return std::count_if(events.begin(), events.end(),
+                         [&](const auto& e) { return e.first == name; });
+  };
+  // 3 purchases; items: 2 inserts and 1 sale each of ev-a1 and ev-b1 (the FAILED one changes
+  // nothing).
+  ASSERT_TRUE(all.wait_for(
+    [&](const std::string& t) { return count(t, "purchase") == 3 && count(t, "item") == 4; }))
+    << all.text();
+  auto events = events_in(all.text());
+  std::vector<std::pair<std::string, std::string>> pushed;
+  std::vector<std::string> items;
+  for (const auto& [name, data] : events)
+    if (name == "purchase")
+      pushed.emplace_back(data["purchaseId"], data["purchaseStatus"]);
+    else if (name == "item")
+      items.push_back(data["itemId"].get<std::string>() + " q"
+                      + std::to_string(data["quantity"].get<int>()) + " v"
+                      + std::to_string(data["version"].get<int>()));
+  EXPECT_EQ(pushed, bought); // the answers the buyers got, in the order they were decided
+  EXPECT_EQ(items,
+            (std::vector<std::string>{"ev-a1 q1 v1", "ev-b1 q5 v1", "ev-a1 q0 v2", "ev-b1 q4 v2"}));
+  // The filtered stream has ev-b1's events only.
+  ASSERT_TRUE(only_b.wait_for("\"version\":2")) << only_b.text();
+  for (const auto& [name, data] : events_in(only_b.text()))
+    EXPECT_EQ(data.value("itemId", "ev-b1"), "ev-b1") << name << " " << data.dump();
+  EXPECT_EQ(count(only_b.text(), "purchase"), 1);
+
+  // A client that leaves frees its place.
+  all.close();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  http_reply m;
+  do {
+    m = admin("GET", "/metrics");
+  } while (m.body.find("\nbps_http_event_streams 1\n") == std::string::npos
+           && std::chrono::steady_clock::now() < deadline);
+  EXPECT_NE(m.body.find("\nbps_http_event_streams 1\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("\nbps_http_events_sent_total "), std::string::npos);
+  http_stream again{port(), as(client_token, "GET", "/events")};
+  EXPECT_TRUE(again.wait_for("event: ready")) << again.text();
+
+  // A stopping node says goodbye and ends the streams.
+  nodes["n1"]->signal(SIGTERM);
+  EXPECT_TRUE(only_b.wait_closed()) << only_b.text();
+  EXPECT_NE(only_b.text().find("event: bye\n"), std::string::npos) << only_b.text();
+  EXPECT_TRUE(again.wait_closed());
+  EXPECT_EQ(nodes["n1"]->wait(30s), 0);
 }
 
 // docs/records.md, "Headers": every record bps writes says what it is in its headers.

@@ -3,10 +3,15 @@
 // A small HTTP/1.1 client for the gateway tests (Boost.Beast): one request per
 // connection, synchronously, or many at once over as many connections.
 
+#include <array>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/connect.hpp>
@@ -130,5 +135,80 @@ inline std::vector<http_reply> http_all(uint16_t port, const std::vector<http_re
 inline http_reply http_call(uint16_t port, const http_request& r) {
   return http_all(port, {r}).front();
 }
+
+/// A request whose answer does not end (GET /events): everything the server sends,
+/// status line and headers included, is collected by a thread as it arrives.
+class http_stream {
+public:
+  http_stream(uint16_t port, const http_request& r) : socket_(ioc_) {
+    detail::beast::error_code ec;
+    socket_.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+    if (ec) {
+      closed_ = true;
+      return;
+    }
+    auto req = detail::to_beast(r);
+    detail::bhttp::write(socket_, req, ec);
+    reader_ = std::thread{[this] {
+      std::array<char, 4096> buf{};
+      for (;;) {
+        detail::beast::error_code e;
+        auto n = socket_.read_some(boost::asio::buffer(buf), e);
+        std::lock_guard<std::mutex> lock{mutex_};
+        text_.append(buf.data(), n);
+        if (e)
+          closed_ = true;
+        changed_.notify_all();
+        if (e)
+          return;
+      }
+    }};
+  }
+  ~http_stream() {
+    close();
+  }
+  http_stream(const http_stream&) = delete;
+  http_stream& operator=(const http_stream&) = delete;
+
+  /// Waits until what arrived satisfies `done` (or the server closed, or `timeout`).
+  bool wait_for(const std::function<bool(const std::string&)>& done,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds{30000}) {
+    std::unique_lock<std::mutex> lock{mutex_};
+    changed_.wait_for(lock, timeout, [&] { return done(text_) || closed_; });
+    return done(text_);
+  }
+  /// Waits until `needle` arrived.
+  bool wait_for(const std::string& needle,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds{30000}) {
+    return wait_for([&](const std::string& t) { return t.find(needle) != std::string::npos; },
+                    timeout);
+  }
+  /// Waits until the server closed the connection.
+  bool wait_closed(std::chrono::milliseconds timeout = std::chrono::milliseconds{30000}) {
+    std::unique_lock<std::mutex> lock{mutex_};
+    return changed_.wait_for(lock, timeout, [&] { return closed_; });
+  }
+  std::string text() {
+    std::lock_guard<std::mutex> lock{mutex_};
+    return text_;
+  }
+  /// Leaves (the client side of "the client went away").
+  void close() {
+    detail::beast::error_code ignored;
+    socket_.shutdown(detail::tcp::socket::shutdown_both, ignored);
+    if (reader_.joinable())
+      reader_.join();
+    socket_.close(ignored);
+  }
+
+private:
+  boost::asio::io_context ioc_;
+  detail::tcp::socket socket_;
+  std::thread reader_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::string text_;
+  bool closed_ = false;
+};
 
 } // namespace bps::it

@@ -21,6 +21,14 @@ domain::item_command applied(domain::command_type type, int64_t version, int64_t
   return c;
 }
 
+/// A SUCCESSFUL purchase of book-1 that left it at this version and quantity.
+domain::purchase sold_at(int64_t version, int64_t quantity) {
+  domain::purchase p{"p-1", "book-1", 1, "al", domain::purchase_status::successful};
+  p.item_version = version;
+  p.item_quantity = quantity;
+  return p;
+}
+
 } // namespace
 
 CAF_TEST(an applied insert creates the item before its snapshot is read) {
@@ -55,11 +63,33 @@ CAF_TEST(the view never steps back a version) {
   CAF_CHECK(!view_after(have, old));
 }
 
+CAF_TEST(the item of an event is the item as its outcome left it even if the view is ahead) {
+  using bps::gateway::item_left_by;
+  domain::item ahead{"book-1", "Dune", 1, 9}; // a later snapshot, read first
+  auto sold = sold_at(4, 3);
+  auto left = item_left_by(ahead, sold);
+  CAF_REQUIRE(left);
+  CAF_CHECK(*left == (domain::item{"book-1", "Dune", 3, 4}));
+  sold.status = domain::purchase_status::failed;
+  CAF_CHECK(!item_left_by(ahead, sold));
+  CAF_CHECK(!item_left_by(std::nullopt, sold));
+  auto renamed
+    = item_left_by(ahead, applied(domain::command_type::set_description, 5, 2, "Dune 2"));
+  CAF_REQUIRE(renamed);
+  CAF_CHECK(*renamed == (domain::item{"book-1", "Dune 2", 2, 5}));
+  auto inserted
+    = item_left_by(std::nullopt, applied(domain::command_type::insert_item, 1, 5, "Dune"));
+  CAF_REQUIRE(inserted);
+  CAF_CHECK(*inserted == (domain::item{"book-1", "Dune", 5, 1}));
+  CAF_CHECK(!item_left_by(std::nullopt, applied(domain::command_type::restock, 2, 7)));
+  auto rejected = applied(domain::command_type::restock, 2, 7);
+  rejected.status = domain::command_status::rejected;
+  CAF_CHECK(!item_left_by(ahead, rejected));
+}
+
 CAF_TEST(a successful purchase moves the item and a failed one does not ) {
   domain::item have{"book-1", "Dune", 5, 3};
-  domain::purchase sold{"p-1", "book-1", 2, "al", domain::purchase_status::successful};
-  sold.item_version = 4;
-  sold.item_quantity = 3;
+  auto sold = sold_at(4, 3);
   auto next = view_after(have, sold);
   CAF_REQUIRE(next);
   CAF_CHECK(*next == (domain::item{"book-1", "Dune", 3, 4}));

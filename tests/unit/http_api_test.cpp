@@ -6,8 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bps/actors/gateway.hpp"
 #include "bps/http/api.hpp"
 #include "bps/http/auth.hpp"
+#include "bps/http/events.hpp"
 #include "bps/http/metrics.hpp"
 #include "bps/http/service.hpp"
 
@@ -391,4 +393,76 @@ CAF_TEST(the API and the domain field rules refuse the same values in the same w
     d.description = std::string(len, 'd');
     same(parse_set_description("b", nlohmann::json{{"description", d.description}}.dump()), d);
   }
+}
+
+namespace {
+
+/// A sink that keeps what it is sent, and can be closed or made to refuse.
+struct recording_sink : event_sink {
+  std::vector<std::string> got;
+  bool is_open = true;
+  bool refuse = false;
+  bool send(std::string_view event, std::string_view data) override {
+    if (refuse)
+      return false;
+    got.push_back(std::string{event} + " " + std::string{data});
+    return true;
+  }
+  bool open() const override {
+    return is_open;
+  }
+};
+
+} // namespace
+
+CAF_TEST(an outcome becomes a purchase event and an item event only if it changed the item) {
+  domain::item after{"seat-1", "Row A", 0, 2};
+  domain::purchase sold{"p-1", "seat-1", 1, "alice", domain::purchase_status::successful};
+  auto events = events_of({sold, after});
+  CAF_REQUIRE_EQUAL(events.size(), 2u);
+  CAF_CHECK_EQUAL(events[0].name, "purchase");
+  CAF_CHECK_EQUAL(events[0].data, to_json(sold));
+  CAF_CHECK_EQUAL(events[1].name, "item");
+  CAF_CHECK_EQUAL(events[1].data, to_json(after));
+  auto refused = sold;
+  refused.status = domain::purchase_status::failed;
+  refused.reason = domain::failure_reason::insufficient_stock;
+  CAF_CHECK_EQUAL(events_of({refused, after}).size(), 1u);
+  domain::item_command restock;
+  restock.item_id = "seat-1";
+  restock.status = domain::command_status::applied;
+  auto changed = events_of({restock, after});
+  CAF_REQUIRE_EQUAL(changed.size(), 1u);
+  CAF_CHECK_EQUAL(changed[0].name, "item");
+  restock.status = domain::command_status::rejected;
+  CAF_CHECK(events_of({restock, after}).empty());
+  // An item the view does not know: no item event.
+  CAF_CHECK_EQUAL(events_of({sold, std::nullopt}).size(), 1u);
+}
+
+CAF_TEST(the hub sends each stream the events of its prefix and forgets closed ones) {
+  event_hub hub;
+  auto all = std::make_shared<recording_sink>();
+  auto seats = std::make_shared<recording_sink>();
+  auto gone = std::make_shared<recording_sink>();
+  auto refusing = std::make_shared<recording_sink>();
+  hub.add(all, "");
+  hub.add(seats, "seat-");
+  hub.add(gone, "");
+  hub.add(refusing, "");
+  CAF_CHECK_EQUAL(hub.size(), 4u);
+  gone->is_open = false;
+  refusing->refuse = true;
+  domain::purchase book{"p-1", "book-1", 1, "a", domain::purchase_status::failed};
+  domain::purchase seat{"p-2", "seat-1", 1, "b", domain::purchase_status::successful};
+  hub.publish({book, std::nullopt});
+  hub.publish({seat, domain::item{"seat-1", "Row A", 0, 2}});
+  CAF_CHECK_EQUAL(all->got.size(), 3u); // purchase, purchase + item
+  CAF_REQUIRE_EQUAL(seats->got.size(), 2u);
+  CAF_CHECK(seats->got[0].starts_with("purchase {"));
+  CAF_CHECK(seats->got[0].find("\"seat-1\"") != std::string::npos);
+  CAF_CHECK(seats->got[1].starts_with("item {"));
+  CAF_CHECK(gone->got.empty());
+  CAF_CHECK_EQUAL(hub.size(), 2u); // the closed and the refusing one are forgotten
+  CAF_CHECK_EQUAL(hub.sent(), 5u);
 }

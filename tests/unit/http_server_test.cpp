@@ -1,6 +1,7 @@
 #define CAF_SUITE http.server
 #include <caf/test/unit_test.hpp>
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -35,7 +36,7 @@ struct fixture {
     auto started = bps::http::server::start(
       opts, [this](bps::http::request&& req, bps::http::responder reply) {
         if (req.target != "/hold")
-          return reply({200, "application/json", R"({"ok":true})", {}});
+          return reply({200, "application/json", R"({"ok":true})", {}, {}});
         std::lock_guard<std::mutex> lock{mutex};
         held.push_back(std::move(reply));
         changed.notify_all();
@@ -135,7 +136,7 @@ CAF_TEST(a draining server refuses new connections and answers 503 on open ones 
   CAF_CHECK(!open.receive()); // closed by the server
   // The request held since before the drain is answered by its handler, and the
   // answer closes its connection.
-  held[0]({201, "application/json", R"({"late":true})", {}});
+  held[0]({201, "application/json", R"({"late":true})", {}, {}});
   auto late = waiting.receive();
   CAF_REQUIRE(late);
   CAF_CHECK_EQUAL(late->result_int(), 201u);
@@ -167,8 +168,123 @@ CAF_TEST(stop answers what is still in flight with 503
   // responder (holding the connection) is freed last without touching freed memory
   // (the AddressSanitizer run of the unit tests checks that).
   srv.reset();
-  held[0]({200, "application/json", "{}", {}});
+  held[0]({200, "application/json", "{}", {}, {}});
   held.clear();
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
+
+namespace {
+
+/// A server whose every request is answered with an event stream; the sinks are
+/// handed to the test.
+struct stream_server {
+  explicit stream_server(size_t max_streams) {
+    bps::http::server_options opts;
+    opts.address = "127.0.0.1";
+    opts.port = 0;
+    opts.max_streams = max_streams;
+    opts.stream_buffer_bytes = 64 * 1024;
+    opts.stream_heartbeat = 50ms;
+    auto started
+      = bps::http::server::start(opts, [this](bps::http::request&&, bps::http::responder reply) {
+          bps::http::response r;
+          r.stream = [this](std::shared_ptr<bps::http::event_sink> sink) {
+            std::lock_guard<std::mutex> lock{mutex};
+            sinks.push_back(std::move(sink));
+            changed.notify_all();
+          };
+          reply(std::move(r));
+        });
+    CAF_REQUIRE(started);
+    srv = std::move(*started);
+  }
+  std::shared_ptr<bps::http::event_sink> wait_sink(size_t n) {
+    std::unique_lock<std::mutex> lock{mutex};
+    changed.wait_for(lock, 10s, [&] { return sinks.size() >= n; });
+    return sinks.size() >= n ? sinks[n - 1] : nullptr;
+  }
+  std::unique_ptr<bps::http::server> srv;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::shared_ptr<bps::http::event_sink>> sinks;
+};
+
+/// Reads from `c` until `needle` arrived or the connection ends; what arrived.
+std::string read_until(client& c, const std::string& needle) {
+  std::string got;
+  std::array<char, 4096> buf{};
+  while (got.find(needle) == std::string::npos) {
+    boost::system::error_code ec;
+    auto n = c.socket.read_some(net::buffer(buf), ec);
+    got.append(buf.data(), n);
+    if (ec)
+      break;
+  }
+  return got;
+}
+
+} // namespace
+
+CAF_TEST(an event stream sends events with multi - line data and heartbeats while idle) {
+  stream_server s{10};
+  client c{s.srv->port()};
+  CAF_REQUIRE(c.connected);
+  c.send("/events");
+  auto sink = s.wait_sink(1);
+  CAF_REQUIRE(sink);
+  CAF_CHECK(sink->send("note", "line one\nline two"));
+  // The event, then a heartbeat after it (one may also come before it).
+  auto got = read_until(c, "line two\n\n");
+  got += read_until(c, ": still here\n\n");
+  CAF_CHECK_EQUAL(got.rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  CAF_CHECK_NOT_EQUAL(got.find("Content-Type: text/event-stream\r\n"), std::string::npos);
+  CAF_CHECK_NOT_EQUAL(got.find("event: note\ndata: line one\ndata: line two\n\n"),
+                      std::string::npos);
+  CAF_CHECK_NOT_EQUAL(got.find(": still here\n\n"), std::string::npos);
+  CAF_CHECK_EQUAL(s.srv->streams(), 1u);
+  // The server stops: the stream says goodbye and ends; the sink refuses from then on.
+  s.srv->stop(2s);
+  got += read_until(c, "\x01never");
+  CAF_CHECK_NOT_EQUAL(got.find("event: bye\n"), std::string::npos);
+  CAF_CHECK(!sink->send("late", "{}"));
+  CAF_CHECK(!sink->open());
+}
+
+CAF_TEST(streams beyond the limit get 503 and a client that leaves frees its place) {
+  stream_server s{1};
+  client first{s.srv->port()};
+  first.send("/events");
+  CAF_REQUIRE(s.wait_sink(1));
+  client second{s.srv->port()};
+  second.send("/events");
+  auto refused = second.receive();
+  CAF_REQUIRE(refused);
+  CAF_CHECK_EQUAL(refused->result_int(), 503u);
+  CAF_CHECK_NOT_EQUAL(refused->body().find("overloaded"), std::string::npos);
+  first.socket.close();
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (s.srv->streams() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  CAF_CHECK_EQUAL(s.srv->streams(), 0u);
+  CAF_CHECK(!s.sinks[0]->open());
+  client third{s.srv->port()};
+  third.send("/events");
+  CAF_CHECK(s.wait_sink(2));
+}
+
+CAF_TEST(a client that does not read is cut off instead of filling memory) {
+  stream_server s{10};
+  client c{s.srv->port()};
+  c.send("/events"); // and never reads
+  auto sink = s.wait_sink(1);
+  CAF_REQUIRE(sink);
+  const std::string kib(1024, 'x');
+  size_t sent = 0;
+  // Socket buffers take a few MiB; then 64 KiB more queued closes the stream.
+  while (sent < 64 * 1024 && sink->send("fill", kib))
+    ++sent;
+  CAF_MESSAGE("accepted " << sent << " events of 1 KiB before refusing");
+  CAF_CHECK(sent < 64 * 1024);
+  CAF_CHECK(!sink->open());
+}

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <caf/expected.hpp>
@@ -33,6 +34,14 @@ class actor_system_config;
 namespace bps::gateway {
 
 using std::chrono::milliseconds;
+
+/// An outcome the view took in for the first time (a purchase decided, an item
+/// command applied or rejected), with the item as the view has it after it (none if
+/// the view does not know the item).
+struct outcome_event {
+  std::variant<domain::purchase, domain::item_command> outcome;
+  std::optional<domain::item> item;
+};
 
 struct config {
   std::string bootstrap;
@@ -57,6 +66,9 @@ struct config {
   /// by a heartbeat every 100 ms), admit() refuses new writes at once; 0: never.
   milliseconds max_queue_delay{200};
   kafka::properties extra;
+  /// Called on the gateway's actor for each outcome_event (also for those read while
+  /// catching up at start); must not block. Empty: nobody listens.
+  std::function<void(const outcome_event&)> on_outcome;
 };
 
 /// How a call ended.
@@ -212,6 +224,15 @@ std::optional<domain::item> view_after(const std::optional<domain::item>& curren
                                        const domain::item_command& applied);
 std::optional<domain::item> view_after(const std::optional<domain::item>& current,
                                        const domain::purchase& sold);
+
+/// The item as an outcome left it: its version and quantity after it, the description
+/// from the outcome (an insert, a new description) or else from `current`, whatever
+/// the view holds by now; nothing if the outcome changed nothing (FAILED, REJECTED) or
+/// the item is not known.
+std::optional<domain::item> item_left_by(const std::optional<domain::item>& current,
+                                         const domain::item_command& applied);
+std::optional<domain::item> item_left_by(const std::optional<domain::item>& current,
+                                         const domain::purchase& sold);
 
 /// A page of `items` (ordered by itemId): up to `r.limit` of those starting with
 /// `r.prefix`, the first ones after `r.after` (and before `r.before` if given too), or

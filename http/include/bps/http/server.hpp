@@ -32,6 +32,14 @@ struct server_options {
   std::chrono::milliseconds handler_timeout{60000};
   /// Requests being handled at once; beyond it, 503 at once.
   size_t max_in_flight = 10000;
+  /// Event streams (text/event-stream) open at once; beyond it, 503.
+  size_t max_streams = 100;
+  /// What an event stream may hold unsent (a client that does not read); beyond it
+  /// the stream is closed (the client reconnects and reloads).
+  size_t stream_buffer_bytes = 1 << 20;
+  /// An idle event stream gets a comment line this often (keeps proxies from
+  /// closing it, and finds clients that left).
+  std::chrono::milliseconds stream_heartbeat{15000};
 };
 
 struct request {
@@ -44,11 +52,28 @@ struct request {
   std::string body;
 };
 
+/// The handler's end of a Server-Sent Events stream. Thread-safe.
+class event_sink {
+public:
+  virtual ~event_sink() = default;
+  /// Queues one event (`event: <event>`, `data: <data>`, one data line per line of
+  /// `data`). False once the stream is closed (the client left or read too slowly,
+  /// or the server stops): forget the sink then.
+  virtual bool send(std::string_view event, std::string_view data) = 0;
+  /// Whether the stream is still open.
+  virtual bool open() const = 0;
+};
+
 struct response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  /// Set (with status 200): the answer is an event stream (text/event-stream; the
+  /// body and content type are not used). The server sends the status and headers,
+  /// then hands the stream's sink to this function (on an I/O thread; it must not
+  /// block). The stream lasts until the client leaves or the server stops.
+  std::function<void(std::shared_ptr<event_sink>)> stream;
 };
 
 /// Answers a request. Call exactly once, from any thread; later calls are ignored.
@@ -88,6 +113,8 @@ public:
   /// Requests being handled now.
   uint64_t in_flight() const noexcept;
   uint64_t connections() const noexcept;
+  /// Event streams open now.
+  uint64_t streams() const noexcept;
 
   struct impl;
 

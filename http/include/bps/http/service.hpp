@@ -20,6 +20,8 @@ class gateway;
 
 namespace bps::http {
 
+class event_hub;
+
 struct service_config {
   /// false: every route is open (a local demo); true: API keys are required.
   bool auth = true;
@@ -31,6 +33,8 @@ struct service_config {
   /// How long the gateway keeps purchases made without an Idempotency-Key (for
   /// the message of a 404).
   std::chrono::milliseconds idempotency_window{std::chrono::hours{24}};
+  /// Where GET /events streams come from (must outlive the service); none: 404.
+  event_hub* events = nullptr;
 };
 
 /// What /readyz reports: ready or not, and the checks as a JSON object.
@@ -55,6 +59,7 @@ private:
   void submit_purchase(const std::shared_ptr<call>& c);
   void get_purchase(const std::shared_ptr<call>& c);
   void submit_command(const std::shared_ptr<call>& c, int created_status);
+  void open_events(const std::shared_ptr<call>& c);
 
   gateway::gateway& gw_;
   service_config cfg_;
