@@ -220,10 +220,11 @@ private:
         }
         break;
       case phase::streaming:
-        // A client that does not take the goodbye holds the stop for at most 2 s
-        // (also a write already in progress).
-        stream_.expires_after(
-          std::min<std::chrono::milliseconds>(srv_->opts.read_timeout, std::chrono::seconds{2}));
+        // A client that does not take the goodbye (or a write already in progress)
+        // holds the stop for 250 ms at most: well within stop()'s bound, so that the
+        // session ends by itself instead of being cut off with the io_context.
+        stream_.expires_after(std::min<std::chrono::milliseconds>(srv_->opts.read_timeout,
+                                                                  std::chrono::milliseconds{250}));
         end_stream("event: bye\ndata: {\"reason\":\"the server is stopping\"}\n\n");
         break;
       case phase::writing: // closes after the write: keep_alive_ is false
@@ -449,10 +450,10 @@ private:
       buffers.emplace_back(net::buffer(text));
       bytes += text.size();
     }
-    // A client that takes longer than the read timeout to take a write is gone (2 s
-    // once the server stops).
+    // A client that takes longer than the read timeout to take a write is gone (250
+    // ms once the server stops).
     stream_.expires_after(srv_->draining ? std::min<std::chrono::milliseconds>(
-                            srv_->opts.read_timeout, std::chrono::seconds{2})
+                            srv_->opts.read_timeout, std::chrono::milliseconds{250})
                                          : srv_->opts.read_timeout);
     net::async_write(stream_, buffers,
                      [self = shared_from_this(), bytes](beast::error_code ec, std::size_t) {
