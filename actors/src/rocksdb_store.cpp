@@ -1,9 +1,11 @@
+#include <chrono>
 #include <filesystem>
 #include <map>
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -36,8 +38,13 @@ rocksdb::Options store_options() {
   opts.max_write_buffer_number = 2;
   opts.max_open_files = 64;
   opts.keep_log_file_num = 2;
+  // A clean close writes the memory tables out (batches are written without the
+  // write-ahead log): the default, said here because the store relies on it.
+  opts.avoid_flush_during_shutdown = false;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = cache;
+  // Most purchase lookups are of ids that are not there (every new purchase).
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return opts;
 }
@@ -50,7 +57,9 @@ caf::error from_status(const std::string& what, const rocksdb::Status& st) {
 
 class rocksdb_store : public state_store {
 public:
-  explicit rocksdb_store(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+  explicit rocksdb_store(std::unique_ptr<rocksdb::DB> db,
+                         std::chrono::milliseconds flush_every = store_flush_every)
+    : db_(std::move(db)), flush_every_(flush_every), last_flush_(clock::now()) {}
 
   caf::expected<std::optional<domain::item>> item(const std::string& item_id) override {
     return decoded<domain::item>(item_prefix + item_id, "item " + item_id,
@@ -113,7 +122,19 @@ public:
                                         batch.positions->purchases, batch.positions->commands));
     for (const auto& [key, value] : batch.meta)
       wb.Put(meta_prefix + key, value);
-    return from_status("write", db_->Write({}, &wb));
+    // No write-ahead log (store_flush_every): a batch is all in one memory table or
+    // not at all, and the memory tables reach the disk in order.
+    rocksdb::WriteOptions no_wal;
+    no_wal.disableWAL = true;
+    if (auto err = from_status("write", db_->Write(no_wal, &wb)))
+      return err;
+    if (auto now = clock::now(); now - last_flush_ >= flush_every_) {
+      last_flush_ = now;
+      rocksdb::FlushOptions flush;
+      flush.wait = flush_every_.count() == 0;
+      return from_status("flush", db_->Flush(flush));
+    }
+    return {};
   }
 
   void for_each(const std::function<void(const domain::item&)>& on_item,
@@ -163,10 +184,14 @@ private:
     return std::optional<T>{std::move(*d.value)};
   }
 
+  using clock = std::chrono::steady_clock;
   std::unique_ptr<rocksdb::DB> db_;
+  std::chrono::milliseconds flush_every_;
+  clock::time_point last_flush_;
 };
 
-caf::expected<std::unique_ptr<rocksdb_store>> open_raw(const std::string& dir) {
+caf::expected<std::unique_ptr<rocksdb_store>>
+open_raw(const std::string& dir, std::chrono::milliseconds flush_every = store_flush_every) {
   std::error_code ec_fs;
   std::filesystem::create_directories(dir, ec_fs);
   if (ec_fs)
@@ -176,7 +201,7 @@ caf::expected<std::unique_ptr<rocksdb_store>> open_raw(const std::string& dir) {
   auto st = rocksdb::DB::Open(store_options(), dir, &raw);
   if (!st.ok())
     return from_status("open " + dir, st);
-  return std::make_unique<rocksdb_store>(std::unique_ptr<rocksdb::DB>{raw});
+  return std::make_unique<rocksdb_store>(std::unique_ptr<rocksdb::DB>{raw}, flush_every);
 }
 
 } // namespace
@@ -209,10 +234,11 @@ caf::error destroy_rocksdb_store(const std::string& dir) {
 }
 
 caf::expected<std::unique_ptr<state_store>>
-open_rocksdb_store(const std::string& dir, const store_identity& id, std::string& note) {
+open_rocksdb_store(const std::string& dir, const store_identity& id, std::string& note,
+                   std::chrono::milliseconds flush_every) {
   note.clear();
   auto wanted = id.to_string();
-  auto store = open_raw(dir);
+  auto store = open_raw(dir, flush_every);
   if (store) {
     auto format = (*store)->get(format_key);
     auto identity = (*store)->get(identity_key);
@@ -239,7 +265,7 @@ open_rocksdb_store(const std::string& dir, const store_identity& id, std::string
   }
   if (auto err = destroy_rocksdb_store(dir))
     return err;
-  auto fresh = open_raw(dir);
+  auto fresh = open_raw(dir, flush_every);
   if (!fresh)
     return std::move(fresh.error());
   if (auto err = (*fresh)->put(format_key, format_version))

@@ -6,6 +6,7 @@
 // and brought up to date from its positions when a partition is assigned. No
 // RocksDB include here (rocksdb_store.cpp holds it).
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -79,11 +80,21 @@ struct store_identity {
   std::string to_string() const;
 };
 
+/// How often a RocksDB store writes its memory table to disk at the latest.
+/// Batches are written without RocksDB's write-ahead log (the store is a cache
+/// of Kafka, and each batch carries its positions), so a crash loses what was
+/// applied since the last flush, whole batches only: the store is then behind,
+/// never inconsistent, and catching up reads those records from the log again.
+/// A clean close flushes everything.
+inline constexpr std::chrono::milliseconds store_flush_every{10'000};
+
 /// Opens the RocksDB store in `dir`, creating it if missing. A store that cannot
 /// be opened (corrupt) or was made for another identity is deleted and created
-/// empty; `note` then says why (for the log).
+/// empty; `note` then says why (for the log). `flush_every`: see store_flush_every
+/// (zero: every batch is on disk when apply returns).
 caf::expected<std::unique_ptr<state_store>>
-open_rocksdb_store(const std::string& dir, const store_identity& id, std::string& note);
+open_rocksdb_store(const std::string& dir, const store_identity& id, std::string& note,
+                   std::chrono::milliseconds flush_every = store_flush_every);
 
 /// Opens an existing RocksDB store read-only (a running node may hold it open);
 /// nothing is created, changed or deleted. `identity` receives the stored identity.
