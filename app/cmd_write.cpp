@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "bps/actors/codec.hpp"
+#include "bps/clock.hpp"
 #include "bps/error.hpp"
 #include "bps/ids.hpp"
 #include "bps/kafka/admin.hpp"
@@ -18,12 +19,6 @@
 namespace bps::cli {
 
 namespace {
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 struct claim_verdict {
   /// The first claim of the id in its partition.
@@ -147,7 +142,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
       return fail(refusal(*problem), exit_usage);
     value = domain::encode(p);
     headers = domain::headers_of(p, "");
-    claim = domain::claim_of(p, "cli", now_ms());
+    claim = domain::claim_of(p, "cli", wall_ms());
   } else {
     domain::item_command c;
     c.command_id = id;
@@ -169,7 +164,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
     topic = topics.item_commands;
     value = domain::encode(c);
     headers = domain::headers_of(c, "");
-    claim = domain::claim_of(c, "cli", now_ms());
+    claim = domain::claim_of(c, "cli", wall_ms());
   }
 
   auto timeout = std::chrono::milliseconds{k.timeout_ms};

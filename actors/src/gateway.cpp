@@ -32,6 +32,7 @@
 #include "bps/actors/codec.hpp"
 #include "bps/actors/gateway_store.hpp"
 #include "bps/actors/messages.hpp"
+#include "bps/clock.hpp"
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/classify.hpp"
@@ -228,12 +229,6 @@ namespace bps::gateway {
 namespace {
 
 using clock_type = std::chrono::steady_clock;
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
 
 std::string utc(int64_t ms) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(static_cast<std::time_t>(ms / 1000)));

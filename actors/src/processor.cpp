@@ -21,6 +21,7 @@
 #include "bps/actors/codec.hpp"
 #include "bps/actors/item_actor.hpp"
 #include "bps/actors/state_store.hpp"
+#include "bps/clock.hpp"
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/classify.hpp"
@@ -958,7 +959,7 @@ private:
     ++(r.outcome.status == domain::purchase_status::successful ? stats_.purchases_successful
                                                                : stats_.purchases_failed);
     auto p = partition_of(r.outcome.item_id);
-    auto at = std::to_string(now_ms());
+    auto at = std::to_string(wall_ms());
     produce(topics_.purchases, p, r.outcome.item_id, domain::encode(r.outcome),
             domain::headers_of(r.outcome, cfg_.node_id, at));
     txn_.outputs[p].purchases.push_back(r.outcome);
@@ -972,7 +973,7 @@ private:
     if (r.result.status == domain::command_status::rejected)
       ++stats_.commands_rejected;
     auto p = partition_of(r.result.item_id);
-    auto at = std::to_string(now_ms());
+    auto at = std::to_string(wall_ms());
     produce(topics_.item_commands, p, r.result.item_id, domain::encode(r.result),
             domain::headers_of(r.result, cfg_.node_id, at));
     txn_.outputs[p].commands.push_back(r.result);
@@ -1044,17 +1045,11 @@ private:
     }
   }
 
-  static int64_t now_ms() {
-    return std::chrono::duration_cast<milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-  }
-
   /// The commit's duration, and for each request it decided the time from its record's
   /// timestamp to now.
   void observe_commit(clock_type::time_point began) {
     stats_.commit_seconds.observe(std::chrono::duration<double>(clock_type::now() - began).count());
-    auto wall = now_ms();
+    auto wall = wall_ms();
     for (auto t : txn_.request_times_ms)
       if (t > 0) // a record without a timestamp says -1
         stats_.decision_seconds.observe(static_cast<double>(wall - t) / 1000.0);
