@@ -14,6 +14,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include "allocator.hpp"
 #include "bps/actors/gateway.hpp"
 #include "bps/actors/messages.hpp"
 #include "bps/actors/processor.hpp"
@@ -111,11 +112,14 @@ std::string node_metrics(const processor_stats& s, const gateway::stats& g, cons
       };
   // Which build answers, as Prometheus' *_build_info convention has it: a gauge of
   // 1 whose labels say what runs (node ids hold only letters, digits, '-', '_', '.').
+  static const std::string allocator = allocator_in_use();
   std::string out = fmt::format(
-    "# HELP bps_build_info The bps build this node runs: version, git commit, node id.\n"
+    "# HELP bps_build_info The bps build this node runs: version, git commit, node id, "
+    "libraries.\n"
     "# TYPE bps_build_info gauge\n"
-    "bps_build_info{{version=\"{}\",commit=\"{}\",node=\"{}\",librdkafka=\"{}\"}} 1\n",
-    BPS_VERSION, BPS_COMMIT, node_id, RdKafka::version_str());
+    "bps_build_info{{version=\"{}\",commit=\"{}\",node=\"{}\",librdkafka=\"{}\","
+    "allocator=\"{}\"}} 1\n",
+    BPS_VERSION, BPS_COMMIT, node_id, RdKafka::version_str(), allocator);
   out += http::process_metrics();
   out += by_outcome("bps_purchases_decided_total",
                     "Purchases this node decided, by outcome (an aborted "
@@ -290,8 +294,8 @@ int run_node(const kafka_options& k, const node_options& n) {
   if (n.chaos_abort_every > 0)
     spdlog::warn("node {}: --chaos-abort-every {}: aborting transactions on purpose (testing only)",
                  node_id, n.chaos_abort_every);
-  spdlog::info("node {} starting: Kafka {}, topic prefix {}, {} actor worker thread(s)", node_id,
-               k.bootstrap, k.topic_prefix, workers);
+  spdlog::info("node {} starting: Kafka {}, topic prefix {}, {} actor worker thread(s), {}",
+               node_id, k.bootstrap, k.topic_prefix, workers, allocator_in_use());
   processor_stats stats;
 
   // The HTTP gateway: its own producer and committed view, then the server. They

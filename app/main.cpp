@@ -18,6 +18,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include "allocator.hpp"
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/topics.hpp"
@@ -426,9 +427,9 @@ int run_main(int argc, char** argv) {
                  k.topic_prefix);
 
   if (*version) {
-    std::cout << fmt::format("bps {} (commit {})\nCAF {}.{}.{}\nlibrdkafka {}\n", BPS_VERSION,
-                             BPS_COMMIT, CAF_MAJOR_VERSION, CAF_MINOR_VERSION, CAF_PATCH_VERSION,
-                             RdKafka::version_str());
+    std::cout << fmt::format("bps {} (commit {})\nCAF {}.{}.{}\nlibrdkafka {}\nallocator {}\n",
+                             BPS_VERSION, BPS_COMMIT, CAF_MAJOR_VERSION, CAF_MINOR_VERSION,
+                             CAF_PATCH_VERSION, RdKafka::version_str(), allocator_in_use());
     return exit_ok;
   }
   if (*ensure)

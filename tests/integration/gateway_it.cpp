@@ -812,6 +812,12 @@ TEST_F(GatewayIT, MetricsCountRequestsPurchasesCommitsLagAndActors) {
                            "bps_build_info{version=\"" BPS_VERSION_TEXT})
     EXPECT_NE(m.body.find(line), std::string::npos) << line << "\n" << m.body;
   EXPECT_NE(m.body.find("\",node=\"n1\",librdkafka=\""), std::string::npos) << m.body;
+#ifdef BPS_NODE_HAS_MIMALLOC
+  // The node's malloc is mimalloc's (checked on a live allocation, not the link line).
+  EXPECT_NE(m.body.find(",allocator=\"mimalloc 2."), std::string::npos) << m.body;
+#else
+  EXPECT_NE(m.body.find(",allocator=\"glibc malloc\""), std::string::npos) << m.body;
+#endif
   EXPECT_EQ(m.body.find("commit=\"\""), std::string::npos) << m.body;
   // The process figures are this node's: it started moments ago and holds memory.
   auto value_of = [&](const std::string& name) {
