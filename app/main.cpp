@@ -54,7 +54,8 @@ void add_kafka_options(CLI::App* cmd, kafka_options& k) {
   cmd
     ->add_option("--kafka-property", k.properties,
                  "KEY=VALUE: a librdkafka property for every Kafka client of the command, e.g. "
-                 "security.protocol=SASL_SSL (repeatable; commas separate several)")
+                 "security.protocol=SASL_SSL (repeatable; commas separate several, and a piece "
+                 "without = continues the value before it: debug=eos,protocol)")
     ->delimiter(',');
 }
 

@@ -162,8 +162,15 @@ std::optional<std::string> parse_kafka_properties(const std::vector<std::string>
                                            "isolation.level",    "transactional.id",
                                            "enable.idempotence", "enable.auto.offset.store",
                                            "partitioner",        "enable.partition.eof"};
+  // Commas separate properties, and some values are lists themselves
+  // (debug=eos,protocol): a piece without '=' continues the value before it.
+  std::string last;
   for (const auto& p : given) {
     auto eq = p.find('=');
+    if (eq == std::string::npos && !last.empty() && !trim(p).empty()) {
+      out[last] += "," + trim(p);
+      continue;
+    }
     auto key = trim(p.substr(0, eq));
     if (eq == std::string::npos || key.empty())
       return fmt::format("option --kafka-property: \"{}\" is not KEY=VALUE", p);
@@ -172,6 +179,7 @@ std::optional<std::string> parse_kafka_properties(const std::vector<std::string>
                          "it){}",
                          key, key == "bootstrap.servers" ? "; use --bootstrap" : "");
     out[key] = trim(p.substr(eq + 1));
+    last = key;
   }
   return std::nullopt;
 }

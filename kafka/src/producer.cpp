@@ -95,6 +95,12 @@ caf::expected<std::unique_ptr<producer>> producer::make(const producer_options& 
     defaults["transaction.timeout.ms"] = std::to_string(opts.transaction_timeout.count());
     // A record must time out before its transaction does (PLATFORM-NOTES).
     defaults["message.timeout.ms"] = std::to_string(opts.transaction_timeout.count() * 9 / 10);
+    // A transaction begun while the coordinator still completes the previous one
+    // gets CONCURRENT_TRANSACTIONS and is retried after retry.backoff.ms (100 by
+    // default): 20, as the Java client retries AddPartitionsToTxn. debug=eos at
+    // 2,000/s (2 runs each, ~310 commits): the slowest send_offsets 109-116 ms
+    // before, 41-46 ms after; purchase latency p99.9 189-194 ms before, 122-133 after.
+    defaults["retry.backoff.ms"] = "20";
   }
   auto conf = detail::make_conf(defaults, opts.extra);
   if (!conf)

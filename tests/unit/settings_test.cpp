@@ -150,6 +150,16 @@ CAF_TEST(kafka properties come repeated or comma separated from every layer) {
                                                              {"security.protocol", "SASL_SSL"}}));
 }
 
+CAF_TEST(a kafka property whose value is a comma separated list keeps its whole list) {
+  CAF_REQUIRE(!parse({"run", "--kafka-property", "debug=eos,protocol,msg,linger.ms=5",
+                      "--kafka-property", "ssl.curves.list=X25519,P-256"}));
+  std::map<std::string, std::string> extra;
+  CAF_REQUIRE(!parse_kafka_properties(properties, extra));
+  CAF_CHECK_EQUAL(extra, (std::map<std::string, std::string>{{"debug", "eos,protocol,msg"},
+                                                             {"linger.ms", "5"},
+                                                             {"ssl.curves.list", "X25519,P-256"}}));
+}
+
 CAF_TEST(a kafka property that is not KEY = VALUE or that bps owns is refused by name) {
   std::map<std::string, std::string> extra;
   auto bad = parse_kafka_properties({"linger.ms"}, extra);
