@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flat_json.hpp"
+
 namespace bps::domain {
 
 namespace {
@@ -20,10 +22,62 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+/// One member of a record's object as the reader sees it.
+struct member {
+  enum class kind { absent, text, integer, other }; // absent: missing or null
+  kind type = kind::absent;
+  std::string_view text;
+  int64_t integer = 0;
+};
+
+/// Where a reader finds the members: the flat reader (flat_json.hpp) or, as the
+/// reference the tests compare with, nlohmann-json's DOM.
+class source {
+public:
+  virtual ~source() = default;
+  virtual member get(const char* name) const = 0;
+};
+
+class flat_source final : public source {
+public:
+  explicit flat_source(const flat_json::object& o) : o_(o) {}
+  member get(const char* name) const override {
+    const auto* v = o_.find(name);
+    if (v == nullptr || v->type == flat_json::value::kind::null)
+      return {};
+    switch (v->type) {
+      case flat_json::value::kind::text: return {member::kind::text, v->text, 0};
+      case flat_json::value::kind::integer: return {member::kind::integer, {}, v->integer};
+      default: return {member::kind::other, {}, 0};
+    }
+  }
+
+private:
+  const flat_json::object& o_;
+};
+
+class dom_source final : public source {
+public:
+  explicit dom_source(const json& j) : j_(j) {}
+  member get(const char* name) const override {
+    auto it = j_.find(name);
+    if (it == j_.end() || it->is_null())
+      return {};
+    if (it->is_string())
+      return {member::kind::text, it->get_ref<const std::string&>(), 0};
+    if (it->is_number_integer() && !(it->is_number_unsigned() && it->get<uint64_t>() > INT64_MAX))
+      return {member::kind::integer, {}, it->get<int64_t>()};
+    return {member::kind::other, {}, 0};
+  }
+
+private:
+  const json& j_;
+};
+
 /// Reads typed fields of a JSON object, remembering the first problem.
 class reader {
 public:
-  explicit reader(const json& j) : j_(j) {}
+  explicit reader(const source& src) : src_(src) {}
 
   bool ok() const noexcept {
     return error_.empty();
@@ -36,17 +90,18 @@ public:
       error_ = std::move(text);
   }
   bool has(const char* name) const {
-    return j_.contains(name) && !j_[name].is_null();
+    return src_.get(name).type != member::kind::absent;
   }
 
   void text(const char* name, std::string& out, size_t max = max_text) {
     if (!ok())
       return;
-    if (!has(name))
+    auto m = src_.get(name);
+    if (m.type == member::kind::absent)
       return fail(std::string{"field "} + name + " is missing");
-    if (!j_[name].is_string())
+    if (m.type != member::kind::text)
       return fail(std::string{"field "} + name + " must be a string");
-    out = j_[name].get<std::string>();
+    out.assign(m.text);
     if (out.size() > max)
       fail(std::string{"field "} + name + " is longer than " + std::to_string(max) + " characters");
   }
@@ -61,11 +116,11 @@ public:
   void integer(const char* name, int64_t& out) {
     if (!ok())
       return;
-    if (!has(name))
+    auto m = src_.get(name);
+    if (m.type == member::kind::absent)
       return fail(std::string{"field "} + name + " is missing");
-    const auto& v = j_[name];
-    if (v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > INT64_MAX)) {
-      out = v.get<int64_t>();
+    if (m.type == member::kind::integer) {
+      out = m.integer;
       return;
     }
     fail(std::string{"field "} + name + " must be a whole number within 64 bits");
@@ -105,23 +160,21 @@ public:
   }
 
 private:
-  const json& j_;
+  const source& src_;
   std::string error_;
 };
 
-/// Parses bytes into a JSON object with a schema version this bps reads.
+void read_fields(reader& r, item& x);
+void read_fields(reader& r, purchase& x);
+void read_fields(reader& r, item_command& x);
+void read_fields(reader& r, dead_letter& x);
+void read_fields(reader& r, claim& x);
+
+/// A record's fields from its object, once its schema version is one this bps reads.
 template <class T>
-std::optional<json> parse_object(std::string_view bytes, decoded<T>& out) {
-  json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (j.is_discarded()) {
-    out.error = "not valid JSON";
-    return std::nullopt;
-  }
-  if (!j.is_object()) {
-    out.error = "not a JSON object";
-    return std::nullopt;
-  }
-  reader r{j};
+decoded<T> read_record(const source& src) {
+  decoded<T> out;
+  reader r{src};
   int64_t version = 0;
   r.integer("schemaVersion", version);
   if (r.ok() && (version < 1 || version > schema_version))
@@ -129,9 +182,38 @@ std::optional<json> parse_object(std::string_view bytes, decoded<T>& out) {
            + std::to_string(schema_version) + ")");
   if (!r.ok()) {
     out.error = r.error();
-    return std::nullopt;
+    return out;
   }
-  return j;
+  T x;
+  read_fields(r, x);
+  if (r.ok())
+    out.value = std::move(x);
+  else
+    out.error = r.error();
+  return out;
+}
+
+/// Decodes bytes with the flat reader: the hot path (every request, every outcome).
+template <class T>
+decoded<T> decode_with(std::string_view bytes) {
+  flat_json::object o;
+  switch (flat_json::parse(bytes, o)) {
+    case flat_json::result::invalid: return {std::nullopt, "not valid JSON"};
+    case flat_json::result::not_an_object: return {std::nullopt, "not a JSON object"};
+    case flat_json::result::object: break;
+  }
+  return read_record<T>(flat_source{o});
+}
+
+/// Decodes bytes through nlohmann-json's DOM: what decode_with must equal.
+template <class T>
+decoded<T> reference_decode_with(std::string_view bytes) {
+  json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (j.is_discarded())
+    return {std::nullopt, "not valid JSON"};
+  if (!j.is_object())
+    return {std::nullopt, "not a JSON object"};
+  return read_record<T>(dom_source{j});
 }
 
 constexpr std::array<purchase_status, 3> purchase_statuses{
@@ -147,24 +229,6 @@ constexpr std::array<command_status, 3> command_statuses{
 constexpr std::array<rejection_reason, 5> rejection_reasons{
   rejection_reason::item_exists, rejection_reason::unknown_item, rejection_reason::invalid_quantity,
   rejection_reason::invalid_amount, rejection_reason::version_mismatch};
-
-/// Parses `bytes` and lets `read_fields` fill a T from the object; the first
-/// problem found, at any step, becomes the error.
-template <class T, class F>
-decoded<T> decode_with(std::string_view bytes, F read_fields) {
-  decoded<T> out;
-  auto j = parse_object(bytes, out);
-  if (!j)
-    return out;
-  reader r{*j};
-  T x;
-  read_fields(r, x);
-  if (r.ok())
-    out.value = std::move(x);
-  else
-    out.error = r.error();
-  return out;
-}
 
 } // namespace
 
@@ -474,120 +538,154 @@ std::string encode(const item_command& x) {
   return reference_encode(x);
 }
 
+namespace {
+
+void read_fields(reader& r, item& x) {
+  r.id("itemId", x.item_id);
+  r.text("description", x.description);
+  // In range, so that deciding on the item cannot overflow (found by tests/fuzz).
+  r.integer_in("quantity", x.quantity, 0, max_quantity);
+  r.integer_in("version", x.version, 1, max_version);
+}
+
+void read_fields(reader& r, purchase& x) {
+  r.id("purchaseId", x.purchase_id);
+  r.id("itemId", x.item_id);
+  r.integer("quantity", x.quantity);
+  r.text("purchasedBy", x.purchased_by, 256);
+  r.one_of("purchaseStatus", x.status, purchase_statuses);
+  if (r.ok() && x.status != purchase_status::created) {
+    if (x.status == purchase_status::failed)
+      r.one_of("reason", x.reason, failure_reasons);
+    r.integer("itemVersion", x.item_version);
+    r.integer("itemQuantity", x.item_quantity);
+  }
+}
+
+void read_fields(reader& r, item_command& x) {
+  r.id("commandId", x.command_id);
+  r.one_of("type", x.type, command_types);
+  r.id("itemId", x.item_id);
+  r.one_of("status", x.status, command_statuses);
+  if (r.ok()) {
+    switch (x.type) {
+      case command_type::insert_item:
+        r.text("description", x.description);
+        r.integer("quantity", x.quantity);
+        break;
+      case command_type::set_quantity: r.integer("quantity", x.quantity); break;
+      case command_type::restock: r.integer("amount", x.amount); break;
+      case command_type::set_description: r.text("description", x.description); break;
+    }
+  }
+  r.optional_integer("expectedVersion", x.expected_version);
+  if (r.ok() && x.status != command_status::requested) {
+    if (x.status == command_status::rejected)
+      r.one_of("reason", x.reason, rejection_reasons);
+    r.integer("itemVersion", x.item_version);
+    r.integer("itemQuantity", x.item_quantity);
+  }
+}
+
+void read_fields(reader& r, dead_letter& x) {
+  int64_t partition = 0;
+  r.text("reason", x.reason, size_t{64} * 1024);
+  r.text("sourceTopic", x.source_topic, 249);
+  r.integer_in("sourcePartition", partition, 0, INT32_MAX);
+  r.integer("sourceOffset", x.source_offset);
+  x.source_partition = static_cast<int32_t>(partition);
+  if (r.ok() && r.has("key")) {
+    std::string key;
+    r.text("key", key, SIZE_MAX);
+    x.key = std::move(key);
+  }
+  if (r.ok() && r.has("valueBase64")) {
+    std::string text;
+    r.text("valueBase64", text, SIZE_MAX);
+    if (r.ok()) {
+      x.value = base64_decode(text);
+      if (!x.value)
+        r.fail("field valueBase64 is not valid base64");
+    }
+  }
+}
+
+void read_fields(reader& r, claim& x) {
+  r.id("id", x.id);
+  std::string kind;
+  r.text("kind", kind, 64);
+  if (r.ok() && kind == "PURCHASE") {
+    purchase p;
+    p.purchase_id = x.id;
+    r.id("itemId", p.item_id);
+    r.integer("quantity", p.quantity);
+    r.text("purchasedBy", p.purchased_by, 256);
+    x.request = std::move(p);
+  } else if (r.ok() && kind == "ITEM_COMMAND") {
+    item_command c;
+    c.command_id = x.id;
+    r.one_of("type", c.type, command_types);
+    r.id("itemId", c.item_id);
+    if (r.ok()) {
+      switch (c.type) {
+        case command_type::insert_item:
+          r.text("description", c.description);
+          r.integer("quantity", c.quantity);
+          break;
+        case command_type::set_quantity: r.integer("quantity", c.quantity); break;
+        case command_type::restock: r.integer("amount", c.amount); break;
+        case command_type::set_description: r.text("description", c.description); break;
+      }
+    }
+    r.optional_integer("expectedVersion", c.expected_version);
+    x.request = std::move(c);
+  } else if (r.ok()) {
+    r.fail("field kind is \"" + kind + "\"; allowed: PURCHASE, ITEM_COMMAND");
+  }
+  r.text("node", x.node, 256);
+  r.integer("claimedAt", x.claimed_at_ms);
+}
+
+} // namespace
+
 decoded<item> decode_item(std::string_view bytes) {
-  return decode_with<item>(bytes, [](reader& r, item& x) {
-    r.id("itemId", x.item_id);
-    r.text("description", x.description);
-    // In range, so that deciding on the item cannot overflow (found by tests/fuzz).
-    r.integer_in("quantity", x.quantity, 0, max_quantity);
-    r.integer_in("version", x.version, 1, max_version);
-  });
+  return decode_with<item>(bytes);
+}
+
+decoded<item> reference_decode_item(std::string_view bytes) {
+  return reference_decode_with<item>(bytes);
 }
 
 decoded<purchase> decode_purchase(std::string_view bytes) {
-  return decode_with<purchase>(bytes, [](reader& r, purchase& x) {
-    r.id("purchaseId", x.purchase_id);
-    r.id("itemId", x.item_id);
-    r.integer("quantity", x.quantity);
-    r.text("purchasedBy", x.purchased_by, 256);
-    r.one_of("purchaseStatus", x.status, purchase_statuses);
-    if (r.ok() && x.status != purchase_status::created) {
-      if (x.status == purchase_status::failed)
-        r.one_of("reason", x.reason, failure_reasons);
-      r.integer("itemVersion", x.item_version);
-      r.integer("itemQuantity", x.item_quantity);
-    }
-  });
+  return decode_with<purchase>(bytes);
+}
+
+decoded<purchase> reference_decode_purchase(std::string_view bytes) {
+  return reference_decode_with<purchase>(bytes);
 }
 
 decoded<item_command> decode_command(std::string_view bytes) {
-  return decode_with<item_command>(bytes, [](reader& r, item_command& x) {
-    r.id("commandId", x.command_id);
-    r.one_of("type", x.type, command_types);
-    r.id("itemId", x.item_id);
-    r.one_of("status", x.status, command_statuses);
-    if (r.ok()) {
-      switch (x.type) {
-        case command_type::insert_item:
-          r.text("description", x.description);
-          r.integer("quantity", x.quantity);
-          break;
-        case command_type::set_quantity: r.integer("quantity", x.quantity); break;
-        case command_type::restock: r.integer("amount", x.amount); break;
-        case command_type::set_description: r.text("description", x.description); break;
-      }
-    }
-    r.optional_integer("expectedVersion", x.expected_version);
-    if (r.ok() && x.status != command_status::requested) {
-      if (x.status == command_status::rejected)
-        r.one_of("reason", x.reason, rejection_reasons);
-      r.integer("itemVersion", x.item_version);
-      r.integer("itemQuantity", x.item_quantity);
-    }
-  });
+  return decode_with<item_command>(bytes);
+}
+
+decoded<item_command> reference_decode_command(std::string_view bytes) {
+  return reference_decode_with<item_command>(bytes);
 }
 
 decoded<dead_letter> decode_dead_letter(std::string_view bytes) {
-  return decode_with<dead_letter>(bytes, [](reader& r, dead_letter& x) {
-    int64_t partition = 0;
-    r.text("reason", x.reason, size_t{64} * 1024);
-    r.text("sourceTopic", x.source_topic, 249);
-    r.integer_in("sourcePartition", partition, 0, INT32_MAX);
-    r.integer("sourceOffset", x.source_offset);
-    x.source_partition = static_cast<int32_t>(partition);
-    if (r.ok() && r.has("key")) {
-      std::string key;
-      r.text("key", key, SIZE_MAX);
-      x.key = std::move(key);
-    }
-    if (r.ok() && r.has("valueBase64")) {
-      std::string text;
-      r.text("valueBase64", text, SIZE_MAX);
-      if (r.ok()) {
-        x.value = base64_decode(text);
-        if (!x.value)
-          r.fail("field valueBase64 is not valid base64");
-      }
-    }
-  });
+  return decode_with<dead_letter>(bytes);
+}
+
+decoded<dead_letter> reference_decode_dead_letter(std::string_view bytes) {
+  return reference_decode_with<dead_letter>(bytes);
 }
 
 decoded<claim> decode_claim(std::string_view bytes) {
-  return decode_with<claim>(bytes, [](reader& r, claim& x) {
-    r.id("id", x.id);
-    std::string kind;
-    r.text("kind", kind, 64);
-    if (r.ok() && kind == "PURCHASE") {
-      purchase p;
-      p.purchase_id = x.id;
-      r.id("itemId", p.item_id);
-      r.integer("quantity", p.quantity);
-      r.text("purchasedBy", p.purchased_by, 256);
-      x.request = std::move(p);
-    } else if (r.ok() && kind == "ITEM_COMMAND") {
-      item_command c;
-      c.command_id = x.id;
-      r.one_of("type", c.type, command_types);
-      r.id("itemId", c.item_id);
-      if (r.ok()) {
-        switch (c.type) {
-          case command_type::insert_item:
-            r.text("description", c.description);
-            r.integer("quantity", c.quantity);
-            break;
-          case command_type::set_quantity: r.integer("quantity", c.quantity); break;
-          case command_type::restock: r.integer("amount", c.amount); break;
-          case command_type::set_description: r.text("description", c.description); break;
-        }
-      }
-      r.optional_integer("expectedVersion", c.expected_version);
-      x.request = std::move(c);
-    } else if (r.ok()) {
-      r.fail("field kind is \"" + kind + "\"; allowed: PURCHASE, ITEM_COMMAND");
-    }
-    r.text("node", x.node, 256);
-    r.integer("claimedAt", x.claimed_at_ms);
-  });
+  return decode_with<claim>(bytes);
+}
+
+decoded<claim> reference_decode_claim(std::string_view bytes) {
+  return reference_decode_with<claim>(bytes);
 }
 
 std::string base64_encode(std::string_view bytes) {

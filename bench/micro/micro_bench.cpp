@@ -69,6 +69,19 @@ void encode_outcome_and_item(benchmark::State& state) {
 }
 BENCHMARK(encode_outcome_and_item)->Arg(0)->Arg(1);
 
+/// Reading one purchase request: the flat reader (Arg 1) against nlohmann-json's DOM
+/// (Arg 0), which it matches value for value and error for error.
+void decode_request(benchmark::State& state) {
+  auto record = domain::encode(domain::purchase{"p-0b7e3c1a9f", "book-1", 1, "buyer-42"});
+  bool fast = state.range(0) == 1;
+  for (auto _ : state) {
+    auto d = fast ? domain::decode_purchase(record) : domain::reference_decode_purchase(record);
+    benchmark::DoNotOptimize(d.value->quantity);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(decode_request)->Arg(0)->Arg(1);
+
 struct config : caf::actor_system_config {
   config() {
     add_message_types<caf::id_block::bps>();

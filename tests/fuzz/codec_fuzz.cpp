@@ -4,6 +4,7 @@
 //
 // Properties, on any input:
 // - no decoder throws, aborts, leaks or trips UBSan; a failure carries a reason;
+// - every decoder gives what its nlohmann-json reference gives (value or error);
 // - what decodes respects the documented patterns (ids) and re-encodes to a record
 //   (the hand-written encoders: byte for byte what nlohmann-json writes)
 //   that decodes to the same value and carries the same field values as the input
@@ -113,7 +114,19 @@ struct record {
   std::optional<dead_letter> as_dead_letter;
 };
 
+/// The flat decoder and its nlohmann-json reference read the bytes alike.
+template <class T>
+void agree(std::string_view bytes, const decoded<T>& fast, const decoded<T>& reference) {
+  require(fast.error == reference.error, "decode fails as nlohmann-json fails", bytes);
+  require(fast.value == reference.value, "decode reads what nlohmann-json reads", bytes);
+}
+
 record check_record(std::string_view bytes) {
+  agree(bytes, decode_item(bytes), reference_decode_item(bytes));
+  agree(bytes, decode_purchase(bytes), reference_decode_purchase(bytes));
+  agree(bytes, decode_command(bytes), reference_decode_command(bytes));
+  agree(bytes, decode_dead_letter(bytes), reference_decode_dead_letter(bytes));
+  agree(bytes, decode_claim(bytes), reference_decode_claim(bytes));
   record r;
   r.as_item = check_decoder<item>(bytes, [](std::string_view b) { return decode_item(b); });
   if (r.as_item)

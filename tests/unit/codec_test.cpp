@@ -112,6 +112,162 @@ CAF_TEST(the hand written encoders write the same bytes as nlohmann for any reco
   CAF_CHECK_GREATER(not_utf8, 100u); // the fallback was taken, not only the fast way
 }
 
+namespace {
+
+/// Every decoder reads `bytes` as its nlohmann-json reference does: the same value
+/// or the same error. Returns how many decoders found a value.
+int decoders_agree(const std::string& bytes) {
+  int found = 0;
+  auto same = [&](const auto& fast, const auto& reference) {
+    CAF_CHECK_EQUAL(fast.error, reference.error);
+    CAF_CHECK(fast.value == reference.value);
+    if (fast.error != reference.error || !(fast.value == reference.value))
+      CAF_MESSAGE("input: " << bytes);
+    found += fast.value ? 1 : 0;
+  };
+  same(decode_item(bytes), reference_decode_item(bytes));
+  same(decode_purchase(bytes), reference_decode_purchase(bytes));
+  same(decode_command(bytes), reference_decode_command(bytes));
+  same(decode_dead_letter(bytes), reference_decode_dead_letter(bytes));
+  same(decode_claim(bytes), reference_decode_claim(bytes));
+  return found;
+}
+
+} // namespace
+
+CAF_TEST(the flat decoders read every record as nlohmann json reads it) {
+  const std::string p = R"({"itemId":"book-1","purchaseId":"p-1","purchaseStatus":"CREATED",)"
+                        R"("purchasedBy":"alice","quantity":2,"schemaVersion":1})";
+  const std::vector<std::string> cases{
+    p,
+    "\xEF\xBB\xBF" + p,                         // a byte order mark is skipped
+    p + std::string{"\0junk", 5},               // a NUL byte ends the input
+    p + " junk",                                // anything else after the value is not
+    " \t\r\n" + p + "\n ",                      // white space around
+    std::string{"\0", 1} + p,                   // a NUL byte first: no value
+    R"({"schemaVersion":1,"schemaVersion":2})", // the last of a name given twice
+    R"({"schemaVersion":2,"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1})",
+    R"({"schem\u0061Version":1,"item\u0049d":"a\u00e9\ud83c\udf9f","description":"\"\\\/\b\f\n\r\t","quantity":1,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"\ud83c","quantity":1,"version":1})", // lone
+                                                                                           // high
+                                                                                           // surrogate
+    R"({"schemaVersion":1,"itemId":"a","description":"\udf9f","quantity":1,"version":1})", // lone
+                                                                                           // low
+                                                                                           // surrogate
+    R"({"schemaVersion":1,"itemId":"a","description":"\ud83c\u0041","quantity":1,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"\u00","quantity":1,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"\x","quantity":1,"version":1})",
+    "{\"schemaVersion\":1,\"itemId\":\"a\",\"description\":\"\xC3\xA9\xE2\x82\xAC\",\"quantity\":1,"
+    "\"version\":1}",
+    "{\"schemaVersion\":1,\"itemId\":\"a\",\"description\":\"\xC0\xAF\",\"quantity\":1,\"version\":"
+    "1}",
+    "{\"schemaVersion\":1,\"itemId\":\"a\",\"description\":\"\xED\xA0\x80\",\"quantity\":1,"
+    "\"version\":1}",
+    "{\"schemaVersion\":1,\"itemId\":\"a\",\"description\":\"\xF4\x90\x80\x80\",\"quantity\":1,"
+    "\"version\":1}",
+    "{\"schemaVersion\":1,\"itemId\":\"a\",\"description\":\"\xE2\x82\",\"quantity\":1,\"version\":"
+    "1}",
+    "{\"schemaVersion\":1,\"itemId\":\"a\",\"description\":\"a\x01\",\"quantity\":1,\"version\":1}",
+    "{\"schemaVersion\":1,\"itemId\":\"a\",\"description\":\"a\x7F\",\"quantity\":1,\"version\":1}",
+    R"({"schemaVersion":1,"itemId":"a","description":"\u0000","quantity":1,"version":1})",
+    R"({"schemaVersion":1.0})",
+    R"({"schemaVersion":1e0})",
+    R"({"schemaVersion":-0})",
+    R"({"schemaVersion":01})",
+    R"({"schemaVersion":-})",
+    R"({"schemaVersion":1.})",
+    R"({"schemaVersion":.5})",
+    R"({"schemaVersion":+1})",
+    R"({"schemaVersion":1e})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":9223372036854775807,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":9223372036854775808,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":18446744073709551616,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":-9223372036854775808,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":-9223372036854775809,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1e400,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":-1e400,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1e-400,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1E+2,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":)" + std::string(400, '9')
+      + R"(,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":null,"quantity":1,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":true,"quantity":false,"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":[1,{"x":[]},"y"],"quantity":{},"version":1})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":{"a":[1,2,{"b":null}]}})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":[1,]})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":{"a"}})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":{"a":1,}})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":[1 2]})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":tru})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":nulll})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":[1e400]})",
+    R"({"schemaVersion":1,"itemId":"a","description":"d","quantity":1,"version":1,"extra":["\ud800"]})",
+    "{\"schemaVersion\":1,\"extra\":" + std::string(20000, '[') + std::string(20000, ']') + "}",
+    "{\"schemaVersion\":1,\"extra\":" + std::string(20000, '[') + "}",
+    "",
+    " ",
+    "{",
+    "}",
+    "{}",
+    "[]",
+    "5",
+    "\"x\"",
+    "null",
+    "{,}",
+    R"({"a":1,})",
+    R"({"a" 1})",
+    R"({"a":1 "b":2})",
+    R"({a:1})",
+    R"({"a":1}})",
+    R"({"a":1}{})",
+    "{\"a\":1\0}",
+    "\xFF\xFE garbage",
+  };
+  int found = 0;
+  for (const auto& c : cases)
+    found += decoders_agree(c);
+  CAF_CHECK_GREATER(found, 5); // some cases are records, not all errors
+}
+
+CAF_TEST(the flat decoders agree with nlohmann json on mutated records) {
+  // Records of every kind with bytes replaced, inserted and removed at random: most
+  // become errors, which must be the same errors.
+  std::vector<std::string> seeds;
+  seeds.push_back(encode(item{"book-1", "Dune, \"first\" edition \xC3\xA9", 12, 4}));
+  purchase failed{"p-1", "book-1", 2, "alice"};
+  failed.status = purchase_status::failed;
+  failed.reason = failure_reason::insufficient_stock;
+  seeds.push_back(encode(failed));
+  item_command c{"c-9", command_type::restock, "book-1", "", 0, 5, 3};
+  seeds.push_back(encode(c));
+  seeds.push_back(encode(
+    dead_letter{"why", "bps.purchases", 3, 42, std::string{"k"}, std::string{"\x00\xff", 2}}));
+  seeds.push_back(encode(claim{"p-2", purchase{"p-2", "book-1", 1, "bob"}, "n1", 1700000000000}));
+  const std::string alphabet = "{}[]\":,\\/ 0123456789.-+eEtrufalsn\x00\x01\x7f\xc3\xa9\xed\xff"
+                               "uDd8ABCabc";
+  std::mt19937 rng{7};
+  int found = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto s = seeds[rng() % seeds.size()];
+    for (auto n = 1 + rng() % 3; n > 0; --n) {
+      auto at = rng() % (s.size() + 1);
+      char ch = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          if (at < s.size())
+            s[at] = ch;
+          break;
+        case 1: s.insert(s.begin() + static_cast<ptrdiff_t>(at), ch); break;
+        default:
+          if (at < s.size())
+            s.erase(at, 1);
+      }
+    }
+    found += decoders_agree(s);
+  }
+  CAF_CHECK_GREATER(found, 1000);
+}
+
 CAF_TEST(a purchase is written with the documented field names) {
   purchase p{"p-1", "book-1", 2, "alice"};
   CAF_CHECK_EQUAL(encode(p), R"({"itemId":"book-1","purchaseId":"p-1","purchaseStatus":"CREATED",)"

@@ -60,6 +60,14 @@ decoded<item_command> decode_command(std::string_view bytes);
 decoded<dead_letter> decode_dead_letter(std::string_view bytes);
 decoded<claim> decode_claim(std::string_view bytes);
 
+/// The same decoders through nlohmann-json's DOM: the decoders above read without
+/// one and give the same value or the same error for any bytes (tests compare).
+decoded<item> reference_decode_item(std::string_view bytes);
+decoded<purchase> reference_decode_purchase(std::string_view bytes);
+decoded<item_command> reference_decode_command(std::string_view bytes);
+decoded<dead_letter> reference_decode_dead_letter(std::string_view bytes);
+decoded<claim> reference_decode_claim(std::string_view bytes);
+
 /// The Kafka headers bps puts on each record it writes (docs/records.md, "Headers"),
 /// so that a Kafka user can filter without parsing the body: content-type,
 /// bps-schema-version, bps-record (purchase, item-command, item, dead-letter, claim),
