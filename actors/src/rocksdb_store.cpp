@@ -132,6 +132,9 @@ public:
       last_flush_ = now;
       rocksdb::FlushOptions flush;
       flush.wait = flush_every_.count() == 0;
+      // Never wait here for a memory table already being written out (the default
+      // would, to avoid a write stall): the loop that called goes on deciding.
+      flush.allow_write_stall = true;
       return from_status("flush", db_->Flush(flush));
     }
     return {};

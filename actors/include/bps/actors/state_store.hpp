@@ -80,12 +80,14 @@ struct store_identity {
   std::string to_string() const;
 };
 
-/// How often a RocksDB store writes its memory table to disk at the latest.
+/// How long after its last flush a RocksDB store's next batch starts another.
 /// Batches are written without RocksDB's write-ahead log (the store is a cache
 /// of Kafka, and each batch carries its positions), so a crash loses what was
 /// applied since the last flush, whole batches only: the store is then behind,
 /// never inconsistent, and catching up reads those records from the log again.
-/// A clean close flushes everything.
+/// Memory tables are also written out when one fills (4 MiB) and when the store
+/// closes; there is no timer, so a store that stops getting batches keeps its
+/// last ones in memory until then.
 inline constexpr std::chrono::milliseconds store_flush_every{10'000};
 
 /// Opens the RocksDB store in `dir`, creating it if missing. A store that cannot
