@@ -362,40 +362,13 @@ struct field {
 /// Well-formed UTF-8 as RFC 3629 has it (no overlong forms, no surrogates, nothing
 /// above U+10FFFF): what nlohmann's dump() writes unchanged.
 bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
+  const char* p = s.data();
+  const char* end = p + s.size();
   while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-      n = 1;
-    else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0)
-        lo = 0xA0;
-      else if (c == 0xED)
-        hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0)
-        lo = 0x90;
-      else if (c == 0xF4)
-        hi = 0x8F;
-    } else
+    size_t n = static_cast<unsigned char>(*p) < 0x80 ? 1 : flat_json::utf8_sequence(p, end);
+    if (n == 0)
       return false;
-    if (static_cast<size_t>(end - p) <= n)
-      return false;
-    if (p[1] < lo || p[1] > hi)
-      return false;
-    for (size_t i = 2; i <= n; ++i)
-      if (p[i] < 0x80 || p[i] > 0xBF)
-        return false;
-    p += n + 1;
+    p += n;
   }
   return true;
 }

@@ -22,7 +22,8 @@ int hex_value(char c) {
   return -1;
 }
 
-/// The length of the well-formed UTF-8 sequence at `p` (RFC 3629), 0 if there is none.
+} // namespace
+
 size_t utf8_sequence(const char* p, const char* end) {
   auto c = static_cast<unsigned char>(*p);
   size_t n = 0;
@@ -53,6 +54,8 @@ size_t utf8_sequence(const char* p, const char* end) {
       return 0;
   return n + 1;
 }
+
+namespace {
 
 void append_utf8(std::string& out, uint32_t cp) {
   if (cp < 0x80) {

@@ -8,6 +8,7 @@
 // arrays and objects are checked but not kept. Internal to codec.cpp; the unit and
 // fuzz tests compare every decoder with nlohmann-json's.
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <string>
@@ -41,6 +42,10 @@ private:
   std::vector<std::pair<std::string_view, value>> members_;
   std::deque<std::string> unescaped_; // a deque: its strings never move
 };
+
+/// The length of the well-formed multi-byte UTF-8 sequence at `p` (RFC 3629: no
+/// overlong forms, no surrogates, nothing above U+10FFFF), 0 if there is none.
+size_t utf8_sequence(const char* p, const char* end);
 
 enum class result { object, not_an_object, invalid };
 
