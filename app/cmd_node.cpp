@@ -102,6 +102,42 @@ void raise_file_limit() {
   }
 }
 
+/// Runs the node's processing lanes, each on its own thread, until `stop` (or until
+/// one of them fails: then the others stop too); the first lane's error, if any.
+caf::error run_lanes(caf::actor_system& sys, const processor_config& pc,
+                     const std::atomic<bool>& stop,
+                     const std::vector<std::unique_ptr<processor_stats>>& stats) {
+  std::atomic<bool> lanes_stop{false};
+  std::atomic<size_t> running{pc.lanes};
+  std::vector<caf::error> errors(pc.lanes);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < pc.lanes; ++i)
+    threads.emplace_back([&, i] {
+      auto cfg = pc;
+      cfg.lane = i;
+      errors[i] = run_processor(sys, cfg, lanes_stop, *stats[i]);
+      if (errors[i] && pc.lanes > 1) {
+        spdlog::error("lane {} of {} failed ({}): stopping the others", i, pc.lanes,
+                      describe(errors[i]));
+        lanes_stop = true;
+      }
+      --running;
+    });
+  // The stop flag is the node's; the lanes watch one of their own, so that one
+  // lane's failure can stop the rest.
+  while (running > 0) {
+    if (stop)
+      lanes_stop = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  for (auto& t : threads)
+    t.join();
+  for (auto& e : errors)
+    if (e)
+      return std::move(e);
+  return {};
+}
+
 std::string node_metrics(const processor_stats& s, const gateway::stats& g, const http::server& srv,
                          const http::event_hub& hub, const std::string& node_id) {
   auto by_outcome
@@ -283,7 +319,9 @@ int run_node(const kafka_options& k, const node_options& n) {
   pc.chaos_abort_every = n.chaos_abort_every;
   pc.state_dir = n.state_dir;
   pc.idle_timeout = std::chrono::milliseconds{n.idle_timeout_ms};
-  pc.max_live_items = static_cast<size_t>(n.max_live_items);
+  pc.lanes = static_cast<size_t>(n.lanes);
+  // The bound on live item actors is the node's: each lane gets its share.
+  pc.max_live_items = std::max<size_t>(1, static_cast<size_t>(n.max_live_items) / pc.lanes);
   pc.chaos_crash_after_commit = n.chaos_crash_after_commit;
   for (const auto& spec : n.faults)
     if (auto why = add_fault(pc.faults, spec))
@@ -294,9 +332,20 @@ int run_node(const kafka_options& k, const node_options& n) {
   if (n.chaos_abort_every > 0)
     spdlog::warn("node {}: --chaos-abort-every {}: aborting transactions on purpose (testing only)",
                  node_id, n.chaos_abort_every);
-  spdlog::info("node {} starting: Kafka {}, topic prefix {}, {} actor worker thread(s), {}",
-               node_id, k.bootstrap, k.topic_prefix, workers, allocator_in_use());
-  processor_stats stats;
+  spdlog::info("node {} starting: Kafka {}, topic prefix {}, {} processing lane(s), {} actor "
+               "worker thread(s), {}",
+               node_id, k.bootstrap, k.topic_prefix, pc.lanes, workers, allocator_in_use());
+  // One set of counters per lane (each written by its lane only); the node's figures
+  // are their sum.
+  std::vector<std::unique_ptr<processor_stats>> lane_stats;
+  for (size_t i = 0; i < pc.lanes; ++i)
+    lane_stats.push_back(std::make_unique<processor_stats>());
+  auto node_stats = [&lane_stats] {
+    auto total = std::make_unique<processor_stats>();
+    for (const auto& s : lane_stats)
+      total->add(*s);
+    return total;
+  };
 
   // The HTTP gateway: its own producer and committed view, then the server. They
   // are freed in the opposite order of their use: the gateway's actor calls into
@@ -325,23 +374,24 @@ int run_node(const kafka_options& k, const node_options& n) {
       return fail("HTTP gateway: " + describe(started.error()), exit_failed);
     gw = std::move(*started);
     auto* g = gw.get();
-    auto ready = [&stats, g] {
+    auto ready = [node_stats, g] {
       const auto& gs = g->counters();
+      auto stats = node_stats();
       http::readiness r;
       r.ready = gs.kafka_reachable && gs.view_ready && !gs.store_failed
-                && stats.assigned_partitions > 0 && !stats.rehydrating;
+                && stats->assigned_partitions > 0 && !stats->rehydrating;
       r.checks_json
         = fmt::format(R"({{"kafka":{},"view":{},"viewStore":{},"partitions":{},"rehydrating":{}}})",
                       gs.kafka_reachable.load(), gs.view_ready.load(), !gs.store_failed.load(),
-                      stats.assigned_partitions.load(), stats.rehydrating.load());
+                      stats->assigned_partitions.load(), stats->rehydrating.load());
       return r;
     };
     auto service_cfg = http_settings->service;
     service_cfg.events = &hub;
     api = std::make_unique<http::service>(
-      *gw, service_cfg, ready, [&stats, g, &web_ptr, &hub, node_id] {
+      *gw, service_cfg, ready, [node_stats, g, &web_ptr, &hub, node_id] {
         auto* srv = web_ptr.load();
-        return srv ? node_metrics(stats, g->counters(), *srv, hub, node_id) : std::string{};
+        return srv ? node_metrics(*node_stats(), g->counters(), *srv, hub, node_id) : std::string{};
       });
     auto* svc = api.get();
     auto server = http::server::start(
@@ -382,7 +432,7 @@ int run_node(const kafka_options& k, const node_options& n) {
   }
 
   stopper.step("the processor (deciding, or committing and leaving the group)");
-  auto err = run_processor(sys, pc, stopper.processor_stop(), stats);
+  auto err = run_lanes(sys, pc, stopper.processor_stop(), lane_stats);
   if (!stopper.processor_returned())
     stopper.force("the gateway did not stop (see above)");
   stopper.step("freeing the HTTP server, gateway and service");

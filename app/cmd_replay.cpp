@@ -10,6 +10,7 @@
 
 #include "bps/actors/codec.hpp"
 #include "bps/actors/history.hpp"
+#include "bps/actors/processor.hpp"
 #include "bps/actors/state_store.hpp"
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
@@ -188,20 +189,24 @@ int run_replay(const kafka_options& k, const replay_options& r) {
         ++partitions;
     domain::store_check total;
     int32_t found = 0;
-    for (int32_t p = 0; p < partitions; ++p) {
-      auto dir = r.state_dir + "/" + k.topic_prefix + "p" + std::to_string(p);
-      std::string identity;
-      auto store = open_rocksdb_store_read_only(dir, identity);
-      if (!store)
-        continue; // this node does not own the partition
-      ++found;
-      auto c = domain::check_store(**store, s, "state store " + dir);
-      total.items += c.items;
-      total.behind += c.behind;
-      total.purchases += c.purchases;
-      s.violations.insert(s.violations.end(), c.violations.begin(), c.violations.end());
-    }
-    std::cout << fmt::format("  state stores: {} of {} partitions in {}, {} items ({} behind the "
+    // Lane 0's stores, then those of lanes 1, 2, ... as long as their directories exist.
+    for (size_t lane = 0;
+         lane == 0 || std::filesystem::is_directory(r.state_dir + "/lane-" + std::to_string(lane));
+         ++lane)
+      for (int32_t p = 0; p < partitions; ++p) {
+        auto dir = processor_store_dir(r.state_dir, k.topic_prefix, lane, p);
+        std::string identity;
+        auto store = open_rocksdb_store_read_only(dir, identity);
+        if (!store)
+          continue; // this node (lane) does not own the partition
+        ++found;
+        auto c = domain::check_store(**store, s, "state store " + dir);
+        total.items += c.items;
+        total.behind += c.behind;
+        total.purchases += c.purchases;
+        s.violations.insert(s.violations.end(), c.violations.begin(), c.violations.end());
+      }
+    std::cout << fmt::format("  state stores: {} (of {} partitions) in {}, {} items ({} behind the "
                              "log, caught up on assignment), {} purchase outcomes compared\n",
                              found, partitions, r.state_dir, total.items, total.behind,
                              total.purchases);

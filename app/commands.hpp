@@ -58,6 +58,9 @@ struct node_options {
   int64_t max_live_items = 100000;
   /// CAF worker threads for the item actors; 0: one less than the cores (at least 1).
   int64_t worker_threads = 0;
+  /// Processing lanes: consumer group members with their own transactional
+  /// producer, each deciding its share of the partitions while another commits.
+  int64_t lanes = 2;
   uint32_t chaos_crash_after_commit = 0;
   /// Testing only: NAME=N faults (see bps/actors/faults.hpp).
   std::vector<std::string> faults;

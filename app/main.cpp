@@ -223,6 +223,13 @@ int run_main(int argc, char** argv) {
                  "threads that run the item actors (0: one less than the cores, at least 1)")
     ->check(CLI::Range(int64_t{0}, int64_t{256}))
     ->capture_default_str();
+  node
+    ->add_option("--lanes", n.lanes,
+                 "processing lanes: each is a consumer group member with its own transactional "
+                 "producer and share of the partitions, deciding while another commits "
+                 "(lanes > 1 keep their state stores under <state-dir>/lane-<k>/)")
+    ->check(CLI::Range(int64_t{1}, int64_t{64}))
+    ->capture_default_str();
   node->add_option("--state-dir", n.state_dir,
                    "keep each partition's state in a RocksDB store here, for fast restarts "
                    "(default: in memory, rebuilt from Kafka on every start)");

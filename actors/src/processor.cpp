@@ -183,6 +183,7 @@ public:
   processor(caf::actor_system& sys, const processor_config& cfg, const std::atomic<bool>& stop,
             processor_stats& stats)
     : sys_(sys), cfg_(cfg), stop_(stop), stats_(stats),
+      name_(cfg.lanes > 1 ? cfg.node_id + "/" + std::to_string(cfg.lane) : cfg.node_id),
       topics_(kafka::topic_names::with_prefix(cfg.topic_prefix)),
       catch_up_(cfg.bootstrap, topics_, cfg.extra) {
     catch_up_.slow_writes_by(milliseconds{cfg.faults.catch_up_slow});
@@ -199,8 +200,8 @@ public:
       return err;
     if (auto err = make_consumer())
       return err;
-    spdlog::info("processor {}: consuming {} and {} ({} partitions), commit interval {} ms",
-                 cfg_.node_id, topics_.purchases, topics_.item_commands, partition_count_,
+    spdlog::info("processor {}: consuming {} and {} ({} partitions), commit interval {} ms", name_,
+                 topics_.purchases, topics_.item_commands, partition_count_,
                  cfg_.commit_interval.count());
     auto next_report = clock_type::now() + 10s;
     auto next_sweep = clock_type::now() + 1s;
@@ -214,7 +215,7 @@ public:
             return err;
           continue;
         }
-        spdlog::warn("processor {}: {}", cfg_.node_id, describe(ev.error()));
+        spdlog::warn("processor {}: {}", name_, describe(ev.error()));
         std::this_thread::sleep_for(100ms);
       } else if (ev->what == kafka::poll_event::kind::message) {
         handle(ev->rec);
@@ -254,7 +255,7 @@ public:
       stop_actors(std::nullopt);
       return std::move(fatal_);
     }
-    spdlog::info("processor {}: stopping", cfg_.node_id);
+    spdlog::info("processor {}: stopping", name_);
     commit();
     // A static member does not leave the group on close (KIP-345): its partitions stay
     // with it until the session timeout, or until it comes back with the same id.
@@ -288,7 +289,7 @@ private:
   caf::error make_producer() {
     kafka::producer_options opts;
     opts.bootstrap = cfg_.bootstrap;
-    opts.transactional_id = cfg_.topic_prefix + "processor." + cfg_.node_id;
+    opts.transactional_id = processor_member_id(cfg_.topic_prefix, cfg_.node_id, cfg_.lane);
     opts.transaction_timeout = cfg_.transaction_timeout;
     opts.extra = cfg_.extra;
     auto p = kafka::producer::make(opts);
@@ -298,8 +299,7 @@ private:
     // Its first records must not wait for librdkafka's topic scan (a second).
     if (auto err = producer_->warm(
           {topics_.purchases, topics_.item_commands, topics_.items, topics_.dead_letters}, 2s))
-      spdlog::warn("processor {}: topic metadata not fetched early: {}", cfg_.node_id,
-                   describe(err));
+      spdlog::warn("processor {}: topic metadata not fetched early: {}", name_, describe(err));
     // Fences a predecessor with the same id, and ends its open transaction (a
     // prepared commit completes, anything else aborts).
     while (!stop_) {
@@ -309,7 +309,7 @@ private:
       auto action = kafka::next_action(kafka::txn_step::init, kafka::class_of(code_of(err)));
       if (action == kafka::txn_action::fail)
         return err;
-      spdlog::warn("processor {}: init_transactions: {} (retrying)", cfg_.node_id, describe(err));
+      spdlog::warn("processor {}: init_transactions: {} (retrying)", name_, describe(err));
       std::this_thread::sleep_for(1s);
       if (action == kafka::txn_action::recreate_producer)
         return make_producer();
@@ -334,10 +334,11 @@ private:
     // purchases' last stable offset back, so a fetch often finds nothing to read
     // until we commit; then the broker should answer at once, not after 500 ms.
     // Measured at 2,000 purchases/s: p50 95 -> 75 ms, p99 284 -> 204 ms.
-    opts.extra = {{"session.timeout.ms", "10000"},
-                  {"fetch.wait.max.ms", "10"},
-                  {"heartbeat.interval.ms", "2000"},
-                  {"group.instance.id", cfg_.topic_prefix + "processor." + cfg_.node_id}};
+    opts.extra
+      = {{"session.timeout.ms", "10000"},
+         {"fetch.wait.max.ms", "10"},
+         {"heartbeat.interval.ms", "2000"},
+         {"group.instance.id", processor_member_id(cfg_.topic_prefix, cfg_.node_id, cfg_.lane)}};
     for (const auto& [k, v] : cfg_.extra)
       opts.extra[k] = v;
     auto c = kafka::consumer::make(opts);
@@ -361,10 +362,10 @@ private:
       return make_error(ec::kafka_fatal, "the consumer became unusable 3 times within two "
                                          "minutes (last: "
                                            + why + "); is another node running with --node-id "
-                                           + cfg_.node_id + "?");
+                                           + name_ + "?");
     spdlog::warn("processor {}: the consumer is unusable ({}); giving up its partitions and "
                  "joining the group again with a new consumer",
-                 cfg_.node_id, why);
+                 name_, why);
     if (txn_.open)
       abort_and_recover("the consumer is unusable");
     for (auto& [p, t] : tasks_) {
@@ -380,7 +381,7 @@ private:
       auto err = make_consumer();
       if (!err)
         return {};
-      spdlog::error("processor {}: cannot make a new consumer: {}", cfg_.node_id, describe(err));
+      spdlog::error("processor {}: cannot make a new consumer: {}", name_, describe(err));
       std::this_thread::sleep_for(1s);
     }
     return make_error(ec::timeout, "stopped while making a new consumer");
@@ -413,7 +414,7 @@ private:
         }
       }
       stats_.assigned_partitions = tasks_.size();
-      spdlog::info("processor {}: partitions revoked: {}", cfg_.node_id, fmt::join(numbers, ","));
+      spdlog::info("processor {}: partitions revoked: {}", name_, fmt::join(numbers, ","));
       return;
     }
     check_co_partitioning(tps, numbers);
@@ -421,7 +422,7 @@ private:
     // log (recover_step, in the loop: never here, where a long log would exceed
     // max.poll.interval.ms and get this member evicted).
     if (auto err = consumer_->pause(tps))
-      spdlog::error("processor {}: pausing new partitions: {}", cfg_.node_id, describe(err));
+      spdlog::error("processor {}: pausing new partitions: {}", name_, describe(err));
     auto now = clock_type::now();
     for (auto p : numbers) {
       auto& t = tasks_[p];
@@ -437,7 +438,7 @@ private:
     }
     stats_.assigned_partitions = tasks_.size();
     stats_.rehydrating = recovering();
-    spdlog::info("processor {}: partitions assigned: {}", cfg_.node_id, fmt::join(numbers, ","));
+    spdlog::info("processor {}: partitions assigned: {}", name_, fmt::join(numbers, ","));
   }
 
   void check_co_partitioning(const std::vector<kafka::topic_partition>& tps,
@@ -451,7 +452,7 @@ private:
       spdlog::error("processor {}: the group assigned purchases partitions {} but item-commands "
                     "partitions {}; both topics must have the same partition count and the "
                     "range assignor",
-                    cfg_.node_id, fmt::join(purchases, ","), fmt::join(commands, ","));
+                    name_, fmt::join(purchases, ","), fmt::join(commands, ","));
   }
 
   // -- recovery: bringing a partition's state up to the committed log ------------
@@ -478,7 +479,7 @@ private:
     if (t.at == partition_task::phase::active) {
       t.since = clock_type::now();
       if (auto err = consumer_->pause(inputs_of(p)))
-        spdlog::error("processor {}: pausing partition {}: {}", cfg_.node_id, p, describe(err));
+        spdlog::error("processor {}: pausing partition {}: {}", name_, p, describe(err));
     }
     t.at = partition_task::phase::recovering;
     t.why = why;
@@ -501,7 +502,7 @@ private:
     if (t.failures == 1 || t.failures % 10 == 0)
       spdlog::warn("processor {}: partition {} cannot catch up yet (attempt {}): {}; it decides "
                    "nothing until it can",
-                   cfg_.node_id, t.partition, t.failures, why);
+                   name_, t.partition, t.failures, why);
   }
 
   void recover_step() {
@@ -544,7 +545,7 @@ private:
   /// committed with them lies below the ends measured next.
   void start_catch_up(partition_task& t) {
     auto p = t.partition;
-    auto committed = ++fault_offsets_ == cfg_.faults.offsets_fail
+    auto committed = ++cfg_.faults.reached->offset_fetches == cfg_.faults.offsets_fail
                        ? caf::expected<std::vector<kafka::partition_offset>>{make_error(
                          ec::kafka_retriable, "fault: offsets-fail")}
                        : consumer_->committed(inputs_of(p), 1s);
@@ -594,8 +595,8 @@ private:
     if (from && !cfg_.state_dir.empty())
       spdlog::info("processor {}: partition {} ({}): catching up from items@{} purchases@{} "
                    "item-commands@{} to {}/{}/{}",
-                   cfg_.node_id, p, t.why, from->items, from->purchases, from->commands,
-                   ends->items, ends->purchases, ends->commands);
+                   name_, p, t.why, from->items, from->purchases, from->commands, ends->items,
+                   ends->purchases, ends->commands);
     t.resume_at = std::move(*committed);
     t.target = *ends;
     t.at = partition_task::phase::reading;
@@ -630,7 +631,7 @@ private:
         || pos->commands > ends.commands) {
       spdlog::warn("processor {}: partition {}: the store reaches beyond the end of the log "
                    "(topics created anew?); rebuilt",
-                   cfg_.node_id, t.partition);
+                   name_, t.partition);
       return false;
     }
     std::pair<const std::string*, int64_t> logs[]
@@ -644,7 +645,7 @@ private:
       if (!*stored) {
         spdlog::warn("processor {}: partition {}: the store cannot say which {} log it was "
                      "built from; rebuilt",
-                     cfg_.node_id, t.partition, *topic);
+                     name_, t.partition, *topic);
         return false;
       }
       auto same = kafka::same_origin(cfg_.bootstrap, {*topic, t.partition},
@@ -654,7 +655,7 @@ private:
       if (!*same) {
         spdlog::warn("processor {}: partition {}: the store was built from another {} log "
                      "(topics deleted and created anew?); rebuilt",
-                     cfg_.node_id, t.partition, *topic);
+                     name_, t.partition, *topic);
         return false;
       }
     }
@@ -698,7 +699,7 @@ private:
     spdlog::log(level,
                 "processor {}: partition {} caught up ({}): {} records read in {} ms; deciding "
                 "from purchases@{} item-commands@{}",
-                cfg_.node_id, p, t.why, t.records_read, took.count(), t.resume_at[0].offset,
+                name_, p, t.why, t.records_read, took.count(), t.resume_at[0].offset,
                 t.resume_at[1].offset);
   }
 
@@ -710,12 +711,12 @@ private:
     auto s = open_rocksdb_store(store_dir(p), {cluster_id_, cfg_.topic_prefix, p, partition_count_},
                                 note);
     if (s)
-      spdlog::info("processor {}: partition {}: {}", cfg_.node_id, p, note);
+      spdlog::info("processor {}: partition {}: {}", name_, p, note);
     return s;
   }
 
   std::string store_dir(int32_t p) const {
-    return cfg_.state_dir + "/" + cfg_.topic_prefix + "p" + std::to_string(p);
+    return processor_store_dir(cfg_.state_dir, cfg_.topic_prefix, cfg_.lane, p);
   }
 
   // -- records ----------------------------------------------------------------
@@ -807,7 +808,7 @@ private:
                     "writer after this node caught up (a zombie's commit, or an outcome "
                     "written by a client: only nodes may write outcomes); rebuilding the "
                     "partition's state from the log",
-                    cfg_.node_id, p, Kind::id_field, Kind::id(request), rec.offset);
+                    name_, p, Kind::id_field, Kind::id(request), rec.offset);
       abort_and_recover("an outcome committed by another writer");
       if (auto it = tasks_.find(p); it != tasks_.end())
         it->second.rebuild = true;
@@ -847,7 +848,7 @@ private:
     if (!ensure_txn())
       return;
     ++stats_.dead_letters;
-    spdlog::debug("processor {}: dead letter {}/{}@{}: {}", cfg_.node_id, rec.topic, rec.partition,
+    spdlog::debug("processor {}: dead letter {}/{}@{}: {}", name_, rec.topic, rec.partition,
                   rec.offset, reason);
     domain::dead_letter dl{std::move(reason), rec.topic, rec.partition,
                            rec.offset,        rec.key,   rec.value};
@@ -997,7 +998,7 @@ private:
         if (stop_)
           return step_end::gave_up;
         if (attempt < 20) {
-          spdlog::warn("processor {}: {} (retry {})", cfg_.node_id, step_error_, attempt);
+          spdlog::warn("processor {}: {} (retry {})", name_, step_error_, attempt);
           std::this_thread::sleep_for(milliseconds{std::min(100 * attempt, 1000)});
           continue;
         }
@@ -1030,15 +1031,15 @@ private:
         if (std::string_view{what} != "commit_transaction") {
           // The commit was never attempted: abort, so that the open transaction does
           // not hold readers back until it times out.
-          spdlog::warn("processor {}: stopping: {} failed ({}); aborting", cfg_.node_id, what,
+          spdlog::warn("processor {}: stopping: {} failed ({}); aborting", name_, what,
                        step_error_);
           if (auto err = producer_->abort_transaction(5s))
-            spdlog::warn("processor {}: abort_transaction: {}", cfg_.node_id, describe(err));
+            spdlog::warn("processor {}: abort_transaction: {}", name_, describe(err));
         } else {
           // Never abort after a commit that may have succeeded.
           spdlog::warn("processor {}: stopping with the transaction's commit unfinished ({}); "
                        "the coordinator ends it, and the next owner reads what committed",
-                       cfg_.node_id, step_error_);
+                       name_, step_error_);
         }
         txn_ = open_txn{};
         return;
@@ -1083,9 +1084,9 @@ private:
                [&] { return producer_->send_offsets_to_transaction(offsets, *consumer_, 30s); });
         how != step_end::done)
       return after_failed_step(how, "send_offsets_to_transaction");
-    if (++fault_commits_ == cfg_.faults.pause_before_commit) {
-      spdlog::warn("processor {}: fault: pausing (SIGSTOP) before commit {}", cfg_.node_id,
-                   fault_commits_);
+    auto commit_number = ++cfg_.faults.reached->commits; // of the node, all lanes
+    if (commit_number == cfg_.faults.pause_before_commit) {
+      spdlog::warn("processor {}: fault: pausing (SIGSTOP) before commit {}", name_, commit_number);
       spdlog::default_logger()->flush();
       std::raise(SIGSTOP);
     }
@@ -1093,7 +1094,7 @@ private:
         = step(kafka::txn_step::commit, [&] { return producer_->commit_transaction(30s); });
         how != step_end::done)
       return after_failed_step(how, "commit_transaction");
-    if (fault_commits_ == cfg_.faults.commit_unknown)
+    if (commit_number == cfg_.faults.commit_unknown)
       return recreate_producer("fault: commit-unknown (the commit succeeded; the node is told "
                                "its result is unknown)");
     ++stats_.commits;
@@ -1101,7 +1102,7 @@ private:
     if (cfg_.chaos_crash_after_commit > 0 && stats_.commits == cfg_.chaos_crash_after_commit) {
       spdlog::warn("processor {}: chaos: killing this node between the commit and the state "
                    "store write",
-                   cfg_.node_id);
+                   name_);
       spdlog::default_logger()->flush();
       std::raise(SIGKILL);
     }
@@ -1151,7 +1152,7 @@ private:
       advance(topics_.item_commands, pos->commands);
       batch.positions = *pos;
       batch.meta = t.origin_meta;
-      auto err = ++fault_store_writes_ == cfg_.faults.store_fail
+      auto err = ++cfg_.faults.reached->store_writes == cfg_.faults.store_fail
                    ? make_error(ec::malformed, "fault: store-fail")
                    : t.store->apply(batch);
       if (err) {
@@ -1159,7 +1160,7 @@ private:
         // must not be used (its next write would move its positions past what it
         // missed): it is opened again and caught up from the log.
         spdlog::error("processor {}: state store of partition {}: {}; catching up from the log",
-                      cfg_.node_id, p, describe(err));
+                      name_, p, describe(err));
         recover(t, "its state store missed a committed transaction: " + describe(err), true);
         continue;
       }
@@ -1169,7 +1170,7 @@ private:
 
   void abort_and_recover(const std::string& why) {
     ++stats_.aborts;
-    spdlog::warn("processor {}: aborting the transaction: {}", cfg_.node_id, why);
+    spdlog::warn("processor {}: aborting the transaction: {}", name_, why);
     if (txn_.open) {
       auto how = step(kafka::txn_step::abort,
                       [&] { return producer_->abort_transaction(call_timeout()); });
@@ -1182,13 +1183,13 @@ private:
 
   void recreate_producer(const std::string& why) {
     ++stats_.producer_restarts;
-    spdlog::warn("processor {}: recreating the producer: {}", cfg_.node_id, why);
+    spdlog::warn("processor {}: recreating the producer: {}", name_, why);
     producer_.reset();
     while (!stop_) {
       auto err = make_producer();
       if (!err)
         break;
-      spdlog::error("processor {}: cannot recreate the producer: {}", cfg_.node_id, describe(err));
+      spdlog::error("processor {}: cannot recreate the producer: {}", name_, describe(err));
       std::this_thread::sleep_for(1s);
     }
     forget_uncommitted();
@@ -1219,16 +1220,17 @@ private:
     spdlog::info(
       "processor {}: {} records, {} purchases and {} commands decided, {} dead "
       "letters, {} commits, {} aborts, {} live item actors ({} passivated), {} partitions",
-      cfg_.node_id, stats_.records.load(), stats_.purchases_decided.load(),
-      stats_.commands_decided.load(), stats_.dead_letters.load(), stats_.commits.load(),
-      stats_.aborts.load(), stats_.live_actors.load(), stats_.passivated.load(),
-      stats_.assigned_partitions.load());
+      name_, stats_.records.load(), stats_.purchases_decided.load(), stats_.commands_decided.load(),
+      stats_.dead_letters.load(), stats_.commits.load(), stats_.aborts.load(),
+      stats_.live_actors.load(), stats_.passivated.load(), stats_.assigned_partitions.load());
   }
 
   caf::actor_system& sys_;
   processor_config cfg_;
   const std::atomic<bool>& stop_;
   processor_stats& stats_;
+  /// In logs: the node id, and the lane's number when the node has several.
+  std::string name_;
   kafka::topic_names topics_;
   int32_t partition_count_ = 0;
   std::unique_ptr<caf::scoped_actor> self_ = std::make_unique<caf::scoped_actor>(sys_);
@@ -1255,14 +1257,53 @@ private:
   /// Set when something cannot work however often it is retried (a bad setting).
   caf::error fatal_;
   uint64_t chaos_counter_ = 0;
-  uint32_t fault_commits_ = 0;
-  uint32_t fault_store_writes_ = 0;
-  uint32_t fault_offsets_ = 0;
   uint64_t last_report_ = ~uint64_t{0};
   std::deque<clock_type::time_point> consumer_restarts_;
 };
 
 } // namespace
+
+std::string processor_member_id(const std::string& topic_prefix, const std::string& node_id,
+                                size_t lane) {
+  if (lane == 0)
+    return topic_prefix + "processor." + node_id;
+  return topic_prefix + "processor-lane" + std::to_string(lane) + "." + node_id;
+}
+
+std::string processor_store_dir(const std::string& state_dir, const std::string& topic_prefix,
+                                size_t lane, int32_t p) {
+  auto dir = state_dir + "/";
+  if (lane > 0)
+    dir += "lane-" + std::to_string(lane) + "/";
+  return dir + topic_prefix + "p" + std::to_string(p);
+}
+
+void processor_stats::add(const processor_stats& o) {
+  for (auto [to, from] : {std::pair{&records, &o.records},
+                          {&purchases_decided, &o.purchases_decided},
+                          {&purchases_successful, &o.purchases_successful},
+                          {&purchases_failed, &o.purchases_failed},
+                          {&commands_decided, &o.commands_decided},
+                          {&commands_rejected, &o.commands_rejected},
+                          {&outcomes_skipped, &o.outcomes_skipped},
+                          {&foreign_outcomes, &o.foreign_outcomes},
+                          {&dead_letters, &o.dead_letters},
+                          {&commits, &o.commits},
+                          {&aborts, &o.aborts},
+                          {&producer_restarts, &o.producer_restarts},
+                          {&live_actors, &o.live_actors},
+                          {&passivated, &o.passivated},
+                          {&assigned_partitions, &o.assigned_partitions}})
+    *to += from->load();
+  if (o.rehydrating)
+    rehydrating = true;
+  consumer_lag += o.consumer_lag.load();
+  commit_seconds.add(o.commit_seconds);
+  decision_seconds.add(o.decision_seconds);
+  auto more = o.lags();
+  std::lock_guard<std::mutex> guard{lags_mutex_};
+  lags_.insert(lags_.end(), more.begin(), more.end());
+}
 
 caf::error run_processor(caf::actor_system& sys, const processor_config& cfg,
                          const std::atomic<bool>& stop, processor_stats& stats) {

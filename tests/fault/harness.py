@@ -8,6 +8,7 @@ Standard library only: it runs wherever the project's tests run.
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -331,6 +332,14 @@ class Run:
 
     def node(self, node_id, args=(), http=False, state=False):
         state_dir = os.path.join(self.dir, f"state-{node_id}") if state else None
+        args = list(args)
+        if "--lanes" not in args:
+            # Its own generator: the scenario's draws stay those of a run without lanes.
+            lanes = (random.Random(f"{self.seed}-{self.index}-{node_id}-lanes").choice([1, 2])
+                     if self.h.lanes == "random" else int(self.h.lanes))
+            args += ["--lanes", str(lanes)]
+            if lanes != 2:  # the node's default
+                self.note(f"{node_id} runs {lanes} processing lane(s)")
         n = Node(self, node_id, args, http, state_dir)
         self.nodes.append(n)
         return n

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "bps/actors/codec.hpp"
+#include "bps/actors/processor.hpp"
 #include "bps/kafka/admin.hpp"
 #include "bps/kafka/producer.hpp"
 #include "bps/kafka/reader.hpp"
@@ -267,7 +268,7 @@ protected:
       << replay.output;
     EXPECT_NE(replay.output.find("replay: 100% ("), std::string::npos) << replay.output;
     if (!state_dir.empty()) { // the stores were compared too
-      EXPECT_NE(replay.output.find("state stores: 6 of 6 partitions"), std::string::npos)
+      EXPECT_NE(replay.output.find("state stores: 6 (of 6 partitions)"), std::string::npos)
         << replay.output;
     }
   }
@@ -510,6 +511,42 @@ TEST_F(PipelineIT, AKillBetweenTheCommitAndTheStoreWriteIsCaughtUpOnRestart) {
   std::filesystem::remove_all(state);
 }
 
+TEST_F(PipelineIT, LanesOfOneNodeShareThePartitionsAndFewerLanesAfterARestartLoseNothing) {
+  auto state = ::testing::TempDir() + prefix + "state";
+  start_node("node-a", {"--state-dir", state, "--lanes", "3"});
+  workload w;
+  std::mt19937 rng{23};
+  insert_items(w, 30, rng);
+  wait_decided(0, 30, 120s);
+  buy(w, 3, 0, 2000);
+  auto v = wait_decided(w.purchase_ids.size(), 30 + restock_count(w), 240s);
+  check(w, v, state); // 6 stores for 6 partitions: each lane its own two
+  auto log = nodes["node-a"]->log();
+  for (int lane = 0; lane < 3; ++lane)
+    EXPECT_NE(log.find("processor node-a/" + std::to_string(lane) + ": partitions assigned: "),
+              std::string::npos)
+      << "lane " << lane << ":\n"
+      << log_tail(log);
+  EXPECT_TRUE(std::filesystem::is_directory(state + "/lane-1"));
+  EXPECT_TRUE(std::filesystem::is_directory(state + "/lane-2"));
+  // Two lanes after a restart: lane 2's static member keeps its partitions until its
+  // session times out, then lanes 0 and 1 take them over and catch them up.
+  ASSERT_EQ(nodes["node-a"]->stop(SIGTERM, 30s), 0);
+  start_node("node-a", {"--state-dir", state, "--lanes", "2"});
+  buy(w, 3, 2000, 1000);
+  v = wait_decided(w.purchase_ids.size(), 30 + restock_count(w), 300s);
+  check(w, v);
+  // lane 2's stores stay behind on disk; every store, current or behind, agrees with the log
+  auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
+                    + " --topic-prefix " + prefix + " --state-dir " + state);
+  EXPECT_EQ(replay.exit_code, 0) << replay.output;
+  EXPECT_NE(replay.output.find("every invariant holds"), std::string::npos) << replay.output;
+  EXPECT_EQ(replay.output.find("state stores: 6 (of"), std::string::npos)
+    << "lanes 0 and 1 should have stores of lane 2's partitions too:\n"
+    << replay.output;
+  std::filesystem::remove_all(state);
+}
+
 TEST_F(PipelineIT, AStoreDeletedOrCorruptedWhileTheNodeIsDownIsRebuilt) {
   auto state = ::testing::TempDir() + prefix + "state";
   start_node("node-a", {"--state-dir", state});
@@ -520,9 +557,19 @@ TEST_F(PipelineIT, AStoreDeletedOrCorruptedWhileTheNodeIsDownIsRebuilt) {
   buy(w, 2, 0, 600);
   wait_decided(w.purchase_ids.size(), 20 + restock_count(w), 240s);
   ASSERT_EQ(nodes["node-a"]->stop(SIGTERM, 30s), 0);
-  // Partition 0's store disappears, partition 1's is overwritten with garbage.
-  std::filesystem::remove_all(state + "/" + prefix + "p0");
-  for (const auto& entry : std::filesystem::directory_iterator(state + "/" + prefix + "p1")) {
+  // Partition 0's store disappears, partition 1's is overwritten with garbage (in
+  // whichever lane's directory they are).
+  auto store_of = [&](int32_t p) {
+    for (size_t lane = 0; lane < 64; ++lane) {
+      auto dir = processor_store_dir(state, prefix, lane, p);
+      if (std::filesystem::is_directory(dir))
+        return dir;
+    }
+    ADD_FAILURE() << "no store of partition " << p << " under " << state;
+    return std::string{};
+  };
+  std::filesystem::remove_all(store_of(0));
+  for (const auto& entry : std::filesystem::directory_iterator(store_of(1))) {
     std::ofstream out{entry.path(), std::ios::trunc};
     out << "garbage";
   }

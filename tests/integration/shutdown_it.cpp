@@ -313,21 +313,29 @@ protected:
     return false;
   }
 
-  /// The partitions a node owns, from the last "partitions assigned" line of its log.
+  /// The partitions a node owns: the last "partitions assigned" line of each of its
+  /// lanes (logged as "processor ID:" with one lane, "processor ID/K:" with several).
   std::set<int32_t> owned_by(const std::string& id) {
     auto log = nodes[id]->log();
-    auto marker = "processor " + id + ": partitions assigned: ";
-    auto at = log.rfind(marker);
     std::set<int32_t> out;
-    if (at == std::string::npos)
-      return out;
-    auto list = log.substr(at + marker.size());
-    list = list.substr(0, list.find_first_of(";\n"));
-    size_t pos = 0;
-    while (pos < list.size()) {
-      auto comma = list.find(',', pos);
-      out.insert(std::stoi(list.substr(pos, comma - pos)));
-      pos = comma == std::string::npos ? list.size() : comma + 1;
+    auto add_last = [&](const std::string& marker) {
+      auto at = log.rfind(marker);
+      if (at == std::string::npos)
+        return false;
+      auto list = log.substr(at + marker.size());
+      list = list.substr(0, list.find_first_of(";\n"));
+      size_t pos = 0;
+      while (pos < list.size()) {
+        auto comma = list.find(',', pos);
+        out.insert(std::stoi(list.substr(pos, comma - pos)));
+        pos = comma == std::string::npos ? list.size() : comma + 1;
+      }
+      return true;
+    };
+    add_last("processor " + id + ": partitions assigned: ");
+    for (int lane = 0;
+         add_last("processor " + id + "/" + std::to_string(lane) + ": partitions assigned: ");
+         ++lane) {
     }
     return out;
   }

@@ -46,6 +46,14 @@ public:
     return f;
   }
 
+  /// Adds what `other` holds now to this one (to sum several writers' histograms).
+  void add(const latency_histogram& other) {
+    for (size_t i = 0; i < in_bucket_.size(); ++i)
+      in_bucket_[i].fetch_add(other.in_bucket_[i].load(std::memory_order_relaxed),
+                              std::memory_order_relaxed);
+    sum_us_.fetch_add(other.sum_us_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+
 private:
   std::array<std::atomic<uint64_t>, bounds.size() + 1> in_bucket_{};
   std::atomic<uint64_t> sum_us_{0};

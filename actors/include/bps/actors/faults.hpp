@@ -2,9 +2,12 @@
 
 // Faults a node injects into itself on purpose, for the fault-injection suite
 // (tests/fault). Each names one moment of the processing loop that random timing
-// rarely hits, and the Nth time it is reached. Plain data, no CAF.
+// rarely hits, and the Nth time it is reached in the node (all its lanes together).
+// No CAF.
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +31,15 @@ struct fault_plan {
   /// Every write of a catch-up batch (up to 5,000 records) takes N ms longer (as a
   /// slow disk would): a long catch-up, which must not cost the node its group.
   uint32_t catch_up_slow = 0;
+
+  /// How often each moment was reached, shared by the copies of the plan (one per
+  /// lane), so that a fault fires once per node.
+  struct counts {
+    std::atomic<uint32_t> commits{0};
+    std::atomic<uint32_t> store_writes{0};
+    std::atomic<uint32_t> offset_fetches{0};
+  };
+  std::shared_ptr<counts> reached = std::make_shared<counts>();
 
   bool any() const noexcept {
     return pause_before_commit + store_fail + offsets_fail + commit_unknown + catch_up_slow > 0;

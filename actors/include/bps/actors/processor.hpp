@@ -31,6 +31,12 @@ struct processor_config {
   /// Stable per node: the transactional id derives from it, so that a restarted
   /// node fences its predecessor's open transaction at once.
   std::string node_id;
+  /// This loop's number among the node's processing lanes (0-based) and how many
+  /// there are. Each lane is a member of the consumer group with its own
+  /// transactional producer, item actors and share of the partitions, so that one
+  /// lane decides while another commits. Lane 0 keeps the ids of a one-lane node.
+  size_t lane = 0;
+  size_t lanes = 1;
   /// How long a transaction collects decisions before it commits.
   std::chrono::milliseconds commit_interval{20};
   /// Bound on requests sent to item actors and not yet answered; reaching it
@@ -45,7 +51,8 @@ struct processor_config {
   std::string state_dir;
   /// An item actor idle this long is stopped; its state stays in the store.
   std::chrono::milliseconds idle_timeout{60000};
-  /// At most this many item actors are alive; the least recently used go first.
+  /// At most this many item actors are alive in this lane; the least recently used
+  /// go first.
   size_t max_live_items = 100000;
   /// Testing only: abort every Nth transaction after its outputs were produced, to
   /// exercise abort and rewind against a real broker. 0: never.
@@ -100,10 +107,27 @@ struct processor_stats {
     return lags_;
   }
 
+  /// Adds another lane's counters, histograms and lags to these (for a node-wide
+  /// view; `other` may be written meanwhile).
+  void add(const processor_stats& other);
+
 private:
   mutable std::mutex lags_mutex_;
   std::vector<kafka::partition_lag> lags_;
 };
+
+/// The transactional id and consumer group instance id of a node's lane: lane 0 has
+/// the one-lane node's id, `<prefix>processor.<node>`; lane k > 0 has
+/// `<prefix>processor-lane<k>.<node>`, which no node id can give lane 0 (a node id
+/// cannot make "processor." become "processor-").
+std::string processor_member_id(const std::string& topic_prefix, const std::string& node_id,
+                                size_t lane);
+
+/// Where a lane keeps partition `p`'s state store under `state_dir`: lane 0 where a
+/// one-lane node does, lane k > 0 under `lane-<k>/` (a partition that moves between
+/// lanes catches up from the log, as between nodes).
+std::string processor_store_dir(const std::string& state_dir, const std::string& topic_prefix,
+                                size_t lane, int32_t p);
 
 /// Runs the loop on the calling thread until `stop` becomes true, then commits
 /// what is open and leaves the group. Returns an error only for what it cannot
