@@ -215,6 +215,27 @@ TEST(CliUsageIT, AMisspelledCommandOrOptionIsNamedWithTheClosestOne) {
   }
 }
 
+// A number outside its option's range is refused before anything starts, naming the
+// option and the range (no broker is needed: nothing is contacted).
+TEST(CliUsageIT, ANodeOptionOutOfItsRangeIsRefusedNamingTheOptionAndTheRange) {
+  struct range_case {
+    const char* args;
+    const char* says;
+  };
+  const range_case cases[] = {
+    {"--lanes 0", "--lanes: Value 0 not in range 1 to 64"},
+    {"--lanes 65", "--lanes: Value 65 not in range 1 to 64"},
+    {"--lanes two", "--lanes: Value two not in range 1 to 64"},
+    {"--http-max-streams 100001", "--http-max-streams: Value 100001 not in range 0 to 100000"},
+    {"--http-max-streams -1", "--http-max-streams: Value -1 not in range 0 to 100000"},
+  };
+  for (const auto& c : cases) {
+    auto r = run(std::string{BPS_EXE} + " node --bootstrap 127.0.0.1:1 --http-auth off " + c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << ": " << r.output;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << c.args << ": " << r.output;
+  }
+}
+
 TEST(CliUsageIT, TheLogLevelTheLogsPrintIsAccepted) {
   auto r = run(std::string{BPS_EXE} + " --log-level warning version");
   EXPECT_EQ(r.exit_code, 0) << r.output;
