@@ -3,6 +3,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
@@ -102,13 +103,15 @@ void raise_file_limit() {
   }
 }
 
-/// Runs the node's processing lanes, each on its own thread, until `stop` (or until
-/// one of them fails: then the others stop too); the first lane's error, if any.
+/// Runs the node's processing lanes, each on its own thread, until `stop`; the first
+/// lane that fails calls `failed` (which must make `stop` true: the others stop too)
+/// and its error is returned.
 caf::error run_lanes(caf::actor_system& sys, const processor_config& pc,
-                     const std::atomic<bool>& stop,
+                     const std::atomic<bool>& stop, const std::function<void()>& failed,
                      const std::vector<std::unique_ptr<processor_stats>>& stats) {
   std::atomic<bool> lanes_stop{false};
   std::atomic<size_t> running{pc.lanes};
+  std::atomic<int> first_failed{-1};
   std::vector<caf::error> errors(pc.lanes);
   std::vector<std::thread> threads;
   for (size_t i = 0; i < pc.lanes; ++i)
@@ -116,15 +119,18 @@ caf::error run_lanes(caf::actor_system& sys, const processor_config& pc,
       auto cfg = pc;
       cfg.lane = i;
       errors[i] = run_processor(sys, cfg, lanes_stop, *stats[i]);
-      if (errors[i] && pc.lanes > 1) {
-        spdlog::error("lane {} of {} failed ({}): stopping the others", i, pc.lanes,
-                      describe(errors[i]));
+      int none = -1;
+      if (errors[i] && first_failed.compare_exchange_strong(none, static_cast<int>(i))) {
+        if (pc.lanes > 1)
+          spdlog::error("lane {} of {} failed ({}): stopping the node", i, pc.lanes,
+                        describe(errors[i]));
         lanes_stop = true;
+        failed();
       }
       --running;
     });
-  // The stop flag is the node's; the lanes watch one of their own, so that one
-  // lane's failure can stop the rest.
+  // The stop flag is the node's; the lanes watch one of their own, so that a failed
+  // lane stops the others at once.
   while (running > 0) {
     if (stop)
       lanes_stop = true;
@@ -132,9 +138,8 @@ caf::error run_lanes(caf::actor_system& sys, const processor_config& pc,
   }
   for (auto& t : threads)
     t.join();
-  for (auto& e : errors)
-    if (e)
-      return std::move(e);
+  if (auto i = first_failed.load(); i >= 0)
+    return std::move(errors[static_cast<size_t>(i)]);
   return {};
 }
 
@@ -432,7 +437,8 @@ int run_node(const kafka_options& k, const node_options& n) {
   }
 
   stopper.step("the processor (deciding, or committing and leaving the group)");
-  auto err = run_lanes(sys, pc, stopper.processor_stop(), lane_stats);
+  auto err = run_lanes(
+    sys, pc, stopper.processor_stop(), [&stopper] { stopper.processor_failed(); }, lane_stats);
   if (!stopper.processor_returned())
     stopper.force("the gateway did not stop (see above)");
   stopper.step("freeing the HTTP server, gateway and service");

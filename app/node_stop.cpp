@@ -128,6 +128,14 @@ void node_stop::start_http_stop() {
   }};
 }
 
+void node_stop::processor_failed() {
+  std::lock_guard<std::mutex> lock{mutex_};
+  if (!begun_)
+    begin("a processing lane failed");
+  if (!drain_over_)
+    end_drain("a processing lane failed");
+}
+
 bool node_stop::processor_returned() {
   {
     std::lock_guard<std::mutex> lock{mutex_};

@@ -62,6 +62,12 @@ public:
   /// it here if no drain ran) and returns whether it stopped cleanly.
   bool processor_returned();
 
+  /// Called when one processing lane failed while the others may still run: the stop
+  /// begins at once, as when the processor returns by itself (no HTTP drain: the node
+  /// cannot decide everything any more), so that the other lanes stop too and the
+  /// watchdog bounds it.
+  void processor_failed();
+
   /// What the main thread does now, for the watchdog's message.
   void step(const char* what) {
     step_ = what;

@@ -362,7 +362,7 @@ private:
       return make_error(ec::kafka_fatal, "the consumer became unusable 3 times within two "
                                          "minutes (last: "
                                            + why + "); is another node running with --node-id "
-                                           + name_ + "?");
+                                           + cfg_.node_id + "?");
     spdlog::warn("processor {}: the consumer is unusable ({}); giving up its partitions and "
                  "joining the group again with a new consumer",
                  name_, why);
@@ -1297,12 +1297,25 @@ void processor_stats::add(const processor_stats& o) {
     *to += from->load();
   if (o.rehydrating)
     rehydrating = true;
-  consumer_lag += o.consumer_lag.load();
   commit_seconds.add(o.commit_seconds);
   decision_seconds.add(o.decision_seconds);
+  // A partition that just moved between lanes is in the old lane's lags until its next
+  // refresh (at most a second): counted once, with the larger figure.
   auto more = o.lags();
   std::lock_guard<std::mutex> guard{lags_mutex_};
-  lags_.insert(lags_.end(), more.begin(), more.end());
+  for (auto& l : more) {
+    auto same = std::find_if(lags_.begin(), lags_.end(), [&](const kafka::partition_lag& x) {
+      return x.partition == l.partition && x.topic == l.topic;
+    });
+    if (same == lags_.end())
+      lags_.push_back(std::move(l));
+    else
+      same->records = std::max(same->records, l.records);
+  }
+  int64_t total = 0;
+  for (const auto& l : lags_)
+    total += l.records;
+  consumer_lag = total;
 }
 
 caf::error run_processor(caf::actor_system& sys, const processor_config& cfg,

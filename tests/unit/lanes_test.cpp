@@ -59,6 +59,12 @@ CAF_TEST(a node s counters are the sum of its lanes) {
   CAF_CHECK_EQUAL(f.cumulative[8], 3u); // <= 500 ms: all three
   CAF_CHECK(f.sum > 0.603 && f.sum < 0.605);
   CAF_CHECK_EQUAL(total.lags().size(), 2u);
+  // Partition 1 just moved from b to c: counted once, with the larger figure.
+  processor_stats c;
+  c.set_lags({{"t", 1, 4}, {"t", 2, 3}});
+  total.add(c);
+  CAF_CHECK_EQUAL(total.lags().size(), 3u);
+  CAF_CHECK_EQUAL(total.consumer_lag.load(), 17);
   processor_stats idle;
   idle.add(a);
   CAF_CHECK(!idle.rehydrating.load());

@@ -108,7 +108,8 @@ struct processor_stats {
   }
 
   /// Adds another lane's counters, histograms and lags to these (for a node-wide
-  /// view; `other` may be written meanwhile).
+  /// view; `other` may be written meanwhile). A partition in the lags of two lanes
+  /// (it just moved) counts once; consumer_lag becomes the sum of the lags.
   void add(const processor_stats& other);
 
 private:
