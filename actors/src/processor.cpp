@@ -7,7 +7,6 @@
 #include <optional>
 #include <set>
 #include <thread>
-#include <unordered_map>
 #include <unordered_set>
 
 #include <caf/actor_system.hpp>
@@ -20,6 +19,7 @@
 
 #include "bps/actors/codec.hpp"
 #include "bps/actors/item_actor.hpp"
+#include "bps/actors/item_registry.hpp"
 #include "bps/actors/state_store.hpp"
 #include "bps/clock.hpp"
 #include "bps/error.hpp"
@@ -868,66 +868,36 @@ private:
 
   caf::expected<item_actor> actor_for(partition_task& t, const std::string& item_id) {
     auto now = clock_type::now();
-    if (auto it = actors_.find(item_id); it != actors_.end()) {
-      it->second.last_used = now;
-      return it->second.handle;
-    }
+    if (const auto* live = actors_.use(item_id, now))
+      return *live;
     auto initial = t.store->item(item_id);
     if (!initial)
       return std::move(initial.error());
     auto hdl = sys_.spawn(item_actor_impl, std::move(*initial));
-    actors_.emplace(item_id, live_actor{t.partition, hdl, now});
+    actors_.add(item_id, t.partition, hdl, now);
     stats_.live_actors = actors_.size();
     return hdl;
   }
 
-  /// Stops item actors that were idle for the idle timeout, and the least recently
-  /// used ones while more than the bound are alive. Only between transactions:
-  /// then every actor's state is committed, and the next request spawns it again
-  /// from the state store.
+  /// Stops item actors that were idle for the idle timeout (with `sweep_idle`: the
+  /// sweep visits every actor, so once a second, not after every commit), and the
+  /// least recently used ones while more than the bound are alive. Only between
+  /// transactions: then every actor's state is committed, and the next request spawns
+  /// it again from the state store.
   void passivate(bool sweep_idle) {
     if (txn_.open || actors_.empty())
       return;
-    auto idle_since = clock_type::now() - cfg_.idle_timeout;
-    // The idle sweep visits every actor: once a second, not after every commit.
-    for (auto it = actors_.begin(); sweep_idle && it != actors_.end();) {
-      if (it->second.last_used < idle_since) {
-        caf::anon_send_exit(it->second.handle, caf::exit_reason::user_shutdown);
-        it = actors_.erase(it);
-        ++stats_.passivated;
-      } else {
-        ++it;
-      }
-    }
-    if (actors_.size() > cfg_.max_live_items) {
-      // Down to 90% of the bound, so that this does not run on every commit.
-      auto target = cfg_.max_live_items - cfg_.max_live_items / 10;
-      std::vector<std::pair<clock_type::time_point, std::string>> by_age;
-      by_age.reserve(actors_.size());
-      for (const auto& [id, a] : actors_)
-        by_age.emplace_back(a.last_used, id);
-      auto excess = actors_.size() - target;
-      std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(excess),
-                       by_age.end());
-      for (size_t i = 0; i < excess; ++i) {
-        auto it = actors_.find(by_age[i].second);
-        caf::anon_send_exit(it->second.handle, caf::exit_reason::user_shutdown);
-        actors_.erase(it);
-        ++stats_.passivated;
-      }
-    }
+    auto gone
+      = actors_.passivate(clock_type::now(), cfg_.idle_timeout, cfg_.max_live_items, sweep_idle);
+    for (const auto& hdl : gone)
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
+    stats_.passivated += gone.size();
     stats_.live_actors = actors_.size();
   }
 
   void stop_actors(std::optional<int32_t> partition) {
-    for (auto it = actors_.begin(); it != actors_.end();) {
-      if (!partition || it->second.partition == *partition) {
-        caf::anon_send_exit(it->second.handle, caf::exit_reason::user_shutdown);
-        it = actors_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    for (const auto& hdl : actors_.remove(partition))
+      caf::anon_send_exit(hdl, caf::exit_reason::user_shutdown);
     stats_.live_actors = actors_.size();
   }
 
@@ -1242,13 +1212,8 @@ private:
   std::map<int32_t, std::unique_ptr<state_store>> parked_;
   catch_up catch_up_;
   std::string cluster_id_;
-  /// A running item actor.
-  struct live_actor {
-    int32_t partition = 0;
-    item_actor handle;
-    clock_type::time_point last_used;
-  };
-  std::unordered_map<std::string, live_actor> actors_;
+  /// The live item actors of this lane.
+  item_registry<item_actor> actors_;
   open_txn txn_;
   /// The next offset to read, per input partition: committed with the next
   /// transaction's outputs.
