@@ -295,6 +295,9 @@ int run_node(const kafka_options& k, const node_options& n) {
                                       std::chrono::milliseconds{k.timeout_ms});
   if (!ensured)
     return fail(kafka_failure(ensured.error(), k), exit_failed);
+  if (auto note = kafka::upgrade_note(kafka::topic_names::with_prefix(k.topic_prefix), *ensured);
+      !note.empty())
+    spdlog::warn("node {}: {}", node_id, note);
   admin->reset();
 
   caf::actor_system_config cfg;

@@ -94,11 +94,15 @@ struct found_request {
 };
 
 /// The request with this id and its outcome, if they are in the partition.
-caf::expected<found_request> find_request(const kafka_options& k, const kafka::topic_partition& tp,
+/// Looks for request `id` in its request topic's partition and for its outcome in the
+/// output topic's (only nodes' outcomes count: a request topic holds requests).
+caf::expected<found_request> find_request(const kafka_options& k,
+                                          const kafka::topic_partition& request_tp,
+                                          const kafka::topic_partition& output_tp,
                                           const std::string& id) {
   found_request out;
   auto err = kafka::read_to_end(
-    k.bootstrap, {tp},
+    k.bootstrap, {request_tp, output_tp},
     [&](const kafka::record& rec) {
       if (!rec.value)
         return;
@@ -107,7 +111,7 @@ caf::expected<found_request> find_request(const kafka_options& k, const kafka::t
         decided = p.value->status != domain::purchase_status::created;
       else if (auto c = domain::decode_command(*rec.value); c && c.value->command_id == id)
         decided = c.value->status != domain::command_status::requested;
-      if (!decided)
+      if (!decided || (*decided && rec.topic != output_tp.topic))
         return;
       auto& slot = *decided ? out.outcome : out.request;
       if (!slot)
@@ -132,11 +136,13 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
   auto topics = kafka::topic_names::with_prefix(k.topic_prefix);
 
   std::string topic;
+  std::string output_topic;
   std::string value;
   domain::headers headers; // static text only: the CLI is no node
   domain::claim claim;
   if (kind == "purchase") {
-    topic = topics.purchases;
+    topic = topics.purchase_requests;
+    output_topic = topics.purchases;
     domain::purchase p{id, w.item_id, w.quantity, w.purchased_by};
     if (auto problem = domain::check_fields(p))
       return fail(refusal(*problem), exit_usage);
@@ -161,7 +167,8 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
       c.type = domain::command_type::set_description;
     if (auto problem = domain::check_fields(c))
       return fail(refusal(*problem), exit_usage);
-    topic = topics.item_commands;
+    topic = topics.item_command_requests;
+    output_topic = topics.item_commands;
     value = domain::encode(c);
     headers = domain::headers_of(c, "");
     claim = domain::claim_of(c, "cli", wall_ms());
@@ -177,9 +184,10 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
   if (!*d)
     return fail("topic " + topic + " does not exist (bps topics ensure creates it)", exit_failed);
   kafka::topic_partition tp{topic, kafka::partition_for(w.item_id, (*d)->partitions)};
+  kafka::topic_partition out_tp{output_topic, tp.partition};
 
-  // To wait for the outcome, start reading the request's partition at its current
-  // end before writing: the outcome comes after the request.
+  // To wait for the outcome, start reading the output partition at its current end
+  // before writing: the outcome comes after the request.
   std::unique_ptr<kafka::consumer> watcher;
   if (w.wait_ms > 0) {
     kafka::consumer_options copts;
@@ -190,10 +198,10 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
     auto c = kafka::consumer::make(copts);
     if (!c)
       return fail(describe(c.error()), exit_usage);
-    auto marks = (*c)->watermarks(tp, timeout);
+    auto marks = (*c)->watermarks(out_tp, timeout);
     if (!marks)
       return fail(describe(marks.error()), exit_failed);
-    if (auto err = (*c)->assign({{tp.topic, tp.partition, marks->second}}))
+    if (auto err = (*c)->assign({{out_tp.topic, out_tp.partition, marks->second}}))
       return fail(describe(err), exit_failed);
     watcher = std::move(*c);
   }
@@ -221,7 +229,7 @@ int run_write(const kafka_options& k, const std::string& kind, const write_optio
                     exit_failed);
       // The same request was claimed before: a retry. It is written again only if
       // its request is not in the log (its first writer may have died in between).
-      auto found = find_request(k, tp, id);
+      auto found = find_request(k, tp, out_tp, id);
       if (!found)
         return fail(describe(found.error()), exit_failed);
       if (found->request) {

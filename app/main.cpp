@@ -78,6 +78,9 @@ int run_topics_ensure(const kafka_options& k, int32_t partitions, int16_t replic
     std::cout << fmt::format("{} {} ({} partitions,{})\n", created ? "created " : "verified",
                              spec.name, spec.partitions, configs);
   }
+  if (auto note = kafka::upgrade_note(kafka::topic_names::with_prefix(k.topic_prefix), *report);
+      !note.empty())
+    std::cout << note << "\n";
   return exit_ok;
 }
 
@@ -347,7 +350,8 @@ int run_main(int argc, char** argv) {
       "--expected-version", [&](const int64_t& v) { w.expected_version = v; },
       "apply only if the item is at this version");
   };
-  auto* item = app.add_subcommand("item", "append an item command to the item-commands topic");
+  auto* item
+    = app.add_subcommand("item", "append an item command to the item-command-requests topic");
   item->require_subcommand(1);
   item->fallthrough();
   auto* insert = item->add_subcommand("insert", "insert a new item");
@@ -366,7 +370,8 @@ int run_main(int argc, char** argv) {
   add_item_id(set_description);
   need(set_description->add_option("--description", w.description, "the new description"));
   add_expected(set_description);
-  auto* purchase = app.add_subcommand("purchase", "append a CREATED purchase");
+  auto* purchase
+    = app.add_subcommand("purchase", "append a CREATED purchase to the purchase-requests topic");
   add_item_id(purchase);
   need(purchase->add_option("--quantity", w.quantity, "units to buy"));
   need(purchase->add_option("--purchased-by", w.purchased_by, "who buys"));

@@ -1,17 +1,19 @@
-// The load generator: appends CREATED purchases (and some restocks) to
-// <prefix>purchases at a target rate or as fast as it can, over N items with a
-// chosen skew, and measures the latency from each append to its committed outcome,
-// read with a read_committed consumer. It also checks what it can see: every
-// purchase has exactly one outcome, and (for items it inserted itself, --insert) no
-// item sold more than its stock and restocks. Prints a summary and, with --json, writes it as JSON.
+// The load generator: appends CREATED purchases to <prefix>purchase-requests (and
+// some restocks to <prefix>item-command-requests) at a target rate or as fast as it
+// can, over N items with a chosen skew, and measures the latency from each append to
+// its committed outcome in <prefix>purchases (where a node writes the request's
+// CREATED record and its outcome together), read with a read_committed consumer. It also checks
+// what it can see: every purchase has exactly one outcome, and (for items it inserted itself,
+// --insert) no item sold more than its stock and restocks. Prints a summary and, with --json,
+// writes it as JSON.
 //
 //   bps-loadgen --bootstrap B --topic-prefix P [--items 1000] [--skew uniform|zipf|hot]
 //               [--purchases 50000] [--rate 0] [--stock 1000000000] [--restock-every 0]
 //               [--insert] [--outcomes purchases|raw-out] [--json FILE] [--label NAME]
 //
 // --insert first inserts the items (INSERT_ITEM commands) and waits until they are
-// APPLIED. --outcomes raw-out measures the raw pipe, whose "outcome" is the copy of
-// each CREATED record in <prefix>raw-out.
+// APPLIED. --outcomes raw-out measures the raw pipe, which writes each request and a
+// stand-in for its outcome (SUCCESSFUL, no decision) to <prefix>raw-out.
 
 #include <algorithm>
 #include <atomic>
@@ -135,11 +137,18 @@ int run(const options& o) {
   auto admin = kafka::admin::make(o.bootstrap);
   if (!admin)
     throw std::runtime_error(describe(admin.error()));
-  auto d = (*admin)->describe_topic(topics.purchases, 30s);
-  if (!d || !*d)
-    throw std::runtime_error("topic " + topics.purchases
-                             + " does not exist (bps topics ensure --topic-prefix ...)");
-  int32_t partitions = (*d)->partitions;
+  // Requests go to the request topics, outcomes come from purchases / item-commands
+  // (co-partitioned: one partition count for all).
+  int32_t partitions = 0;
+  for (const auto* topic : {&topics.purchase_requests, &topics.item_command_requests,
+                            &topics.purchases, &topics.item_commands}) {
+    auto d = (*admin)->describe_topic(*topic, 30s);
+    if (!d || !*d)
+      throw std::runtime_error("topic " + *topic
+                               + " does not exist (bps topics ensure --topic-prefix ...)");
+    if (partitions == 0)
+      partitions = (*d)->partitions;
+  }
   auto outcome_topic = o.outcomes == "raw-out" ? o.prefix + "raw-out" : topics.purchases;
 
   kafka::producer_options popts;
@@ -160,7 +169,7 @@ int run(const options& o) {
       c.item_id = item_name(k);
       c.description = "Item " + std::to_string(k);
       c.quantity = o.stock;
-      if (auto err = prod.produce(topics.item_commands, c.item_id, domain::encode(c)))
+      if (auto err = prod.produce(topics.item_command_requests, c.item_id, domain::encode(c)))
         throw std::runtime_error(describe(err));
     }
     if (auto err = prod.flush(60s))
@@ -205,9 +214,10 @@ int run(const options& o) {
   const auto id_prefix = fmt::format("lg-{}-", run_id);
   {
     // Warm the whole path first (the reader's fetch, the contender's consumer): one
-    // marker purchase of an item that does not exist, not counted.
+    // marker purchase of an item that does not exist, not counted. Its CREATED record
+    // comes with its outcome (in purchases and in raw-out alike): wait for the outcome.
     domain::purchase marker{id_prefix + "marker", "lg-marker-item", 1, "loadgen"};
-    if (auto err = prod.produce(topics.purchases, marker.item_id, domain::encode(marker)))
+    if (auto err = prod.produce(topics.purchase_requests, marker.item_id, domain::encode(marker)))
       throw std::runtime_error(describe(err));
     if (auto err = prod.flush(30s))
       throw std::runtime_error(describe(err));
@@ -216,9 +226,8 @@ int run(const options& o) {
     while (!seen_marker && clock_type::now() < deadline) {
       auto ev = watch->poll(50ms);
       if (ev && ev->what == kafka::poll_event::kind::message && ev->rec.value)
-        seen_marker
-          = ev->rec.value->find(marker.purchase_id) != std::string::npos
-            && (o.outcomes == "raw-out" || ev->rec.value->find("\"CREATED\"") == std::string::npos);
+        seen_marker = ev->rec.value->find(marker.purchase_id) != std::string::npos
+                      && ev->rec.value->find("\"CREATED\"") == std::string::npos;
     }
     if (!seen_marker)
       throw std::runtime_error(fmt::format("no outcome for the marker purchase within {} s (is "
@@ -257,8 +266,8 @@ int run(const options& o) {
       auto dp = domain::decode_purchase(*ev->rec.value);
       if (!dp || dp.value->purchase_id.rfind(id_prefix, 0) != 0)
         continue;
-      bool raw = o.outcomes == "raw-out";
-      if (!raw && dp.value->status == domain::purchase_status::created)
+      // The CREATED record a node (or the raw pipe) writes with each outcome.
+      if (dp.value->status == domain::purchase_status::created)
         continue;
       auto suffix = dp.value->purchase_id.substr(id_prefix.size());
       if (suffix.empty() || !std::isdigit(static_cast<unsigned char>(suffix[0])))
@@ -298,7 +307,7 @@ int run(const options& o) {
     domain::purchase p{id_prefix + std::to_string(i), item, 1, "buyer-" + std::to_string(i % 100)};
     auto value = domain::encode(p);
     sent[i] = now_ns();
-    if (auto err = prod.produce(topics.purchases, item, value))
+    if (auto err = prod.produce(topics.purchase_requests, item, value))
       throw std::runtime_error(describe(err));
     if (o.restock_every > 0 && (i + 1) % static_cast<size_t>(o.restock_every) == 0) {
       domain::item_command c;
@@ -309,7 +318,7 @@ int run(const options& o) {
       restocked[item_of[i]] += 1;
       ++restocks;
       ++restocks_sent;
-      if (auto err = prod.produce(topics.item_commands, item, domain::encode(c)))
+      if (auto err = prod.produce(topics.item_command_requests, item, domain::encode(c)))
         throw std::runtime_error(describe(err));
     }
     prod.poll(0ms);

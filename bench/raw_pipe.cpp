@@ -1,18 +1,22 @@
 // The raw limit: a minimal consume -> transactional produce pipe with no logic, the
-// same clients, record sizes and commit interval as a bps node. It copies every
-// CREATED purchase of <prefix>purchases to <prefix>raw-out and commits each
-// interval with the input offsets, exactly once. What bps does beyond this is the
-// cost of deciding.
+// same clients, record sizes and commit interval as a bps node. It reads every
+// request of <prefix>purchase-requests and writes, like a node writes into
+// <prefix>purchases, two records to the same partition of <prefix>raw-out: the
+// request as it was read (CREATED) and a stand-in for its outcome (the same record
+// made SUCCESSFUL, with the item fields an outcome carries; no decision). It commits
+// each interval with the input offsets, exactly once. What bps does beyond this is
+// the cost of deciding.
 //
 //   bps-raw-pipe BOOTSTRAP PREFIX COMMIT_INTERVAL_MS EXPECTED_RECORDS
 //
-// Exits when EXPECTED_RECORDS were copied and committed; prints the rate.
+// Exits when EXPECTED_RECORDS requests were copied and committed; prints the rate.
 
 #include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
@@ -23,6 +27,25 @@ using namespace bps;
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 
+namespace {
+
+/// The outcome's stand-in for a request: `"CREATED"` becomes `"SUCCESSFUL"` and the
+/// fields an outcome adds are appended, so that it has an outcome's size and reads as
+/// one (bps-loadgen --outcomes raw-out). A record that is not a CREATED purchase is
+/// copied as it is.
+void outcome_of(std::string_view request, std::string& out) {
+  constexpr std::string_view created = "\"CREATED\"";
+  out.assign(request);
+  auto at = out.find(created);
+  if (at == std::string::npos || out.empty() || out.back() != '}')
+    return;
+  out.replace(at, created.size(), "\"SUCCESSFUL\"");
+  out.pop_back();
+  out += ",\"itemVersion\":1,\"itemQuantity\":1}";
+}
+
+} // namespace
+
 int main(int argc, char** argv) {
   if (argc != 5) {
     std::cerr << "usage: bps-raw-pipe BOOTSTRAP PREFIX COMMIT_INTERVAL_MS EXPECTED_RECORDS\n";
@@ -32,7 +55,7 @@ int main(int argc, char** argv) {
   std::string prefix = argv[2];
   auto interval = std::chrono::milliseconds{std::stoll(argv[3])};
   auto expected = std::stoull(argv[4]);
-  auto in = prefix + "purchases";
+  auto in = prefix + "purchase-requests";
   auto out = prefix + "raw-out";
 
   // The output topic mirrors the input's partitions.
@@ -60,6 +83,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   uint64_t copied = 0;
+  std::string outcome;
   bool open = false;
   auto deadline = clock_type::now();
   std::map<kafka::topic_partition, int64_t> offsets;
@@ -92,12 +116,16 @@ int main(int argc, char** argv) {
         open = true;
         deadline = clock_type::now() + interval;
       }
-      // The same partition and size as a bps outcome, no decision.
-      if (auto err = p.produce(out, ev->rec.key.value_or(""), ev->rec.value.value_or(""),
-                               ev->rec.partition)) {
-        std::cerr << "bps-raw-pipe: " << describe(err) << "\n";
-        return 1;
-      }
+      // The same partition, records and sizes as a node's CREATED record and its
+      // outcome, no decision.
+      std::string_view key = ev->rec.key ? *ev->rec.key : std::string_view{};
+      std::string_view value = ev->rec.value ? *ev->rec.value : std::string_view{};
+      outcome_of(value, outcome);
+      for (std::string_view v : {value, std::string_view{outcome}})
+        if (auto err = p.produce(out, key, v, ev->rec.partition)) {
+          std::cerr << "bps-raw-pipe: " << describe(err) << "\n";
+          return 1;
+        }
       offsets[{ev->rec.topic, ev->rec.partition}] = ev->rec.offset + 1;
       ++copied;
     }

@@ -176,6 +176,24 @@ purchase_decision decide_purchase(const std::optional<item>& current, const purc
   return out;
 }
 
+purchase request_of(const purchase& outcome) {
+  auto x = outcome;
+  x.status = purchase_status::created;
+  x.reason = failure_reason::none;
+  x.item_version = 0;
+  x.item_quantity = 0;
+  return x;
+}
+
+item_command request_of(const item_command& result) {
+  auto x = result;
+  x.status = command_status::requested;
+  x.reason = rejection_reason::none;
+  x.item_version = 0;
+  x.item_quantity = 0;
+  return x;
+}
+
 command_decision apply_command(const std::optional<item>& current, const item_command& cmd) {
   command_decision out{cmd, current};
   auto& result = out.result;

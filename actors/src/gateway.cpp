@@ -477,7 +477,8 @@ public:
     // written after all goes to dead letters, never decided twice).
     if (auto why = shed(request.item_id))
       return done(result_of(request, answer::overloaded, *why));
-    const auto& topic = l.is_purchase ? st_.cfg.topics.purchases : st_.cfg.topics.item_commands;
+    const auto& topic
+      = l.is_purchase ? st_.cfg.topics.purchase_requests : st_.cfg.topics.item_command_requests;
     auto err = st_.cfg.producer->produce_notify(
       topic, request.item_id, domain::encode(request),
       [hdl = caf::actor{self_}, id, is_purchase = l.is_purchase](const caf::error& e, int32_t,
@@ -1252,13 +1253,21 @@ struct gateway::impl {
       if (rec.topic == topics.items) {
         if (auto d = domain::decode_item(*rec.value))
           batch.items.push_back(std::move(*d.value));
-      } else if (rec.topic == topics.purchases) {
-        if (auto d = domain::decode_purchase(*rec.value)) {
+      } else if (rec.topic == topics.purchases || rec.topic == topics.purchase_requests) {
+        // From a request topic only requests count (a node dead-letters anything else):
+        // they answer "CREATED" while the outcome is not decided yet.
+        if (auto d = domain::decode_purchase(*rec.value);
+            d
+            && (rec.topic == topics.purchases
+                || d.value->status == domain::purchase_status::created)) {
           batch.purchases.push_back(std::move(*d.value));
           batch.purchase_times.push_back(rec.timestamp_ms);
         }
-      } else if (rec.topic == topics.item_commands) {
-        if (auto d = domain::decode_command(*rec.value)) {
+      } else if (rec.topic == topics.item_commands || rec.topic == topics.item_command_requests) {
+        if (auto d = domain::decode_command(*rec.value);
+            d
+            && (rec.topic == topics.item_commands
+                || d.value->status == domain::command_status::requested)) {
           batch.commands.push_back(std::move(*d.value));
           batch.command_times.push_back(rec.timestamp_ms);
         }
@@ -1295,7 +1304,8 @@ struct gateway::impl {
     for (int32_t p = 0; p < partitions; ++p) {
       from.push_back({topics.items, p, kafka::offset_beginning});
       not_at_end.insert({topics.items, p});
-      for (const auto* topic : {&topics.purchases, &topics.item_commands}) {
+      for (const auto* topic : {&topics.purchases, &topics.item_commands, &topics.purchase_requests,
+                                &topics.item_command_requests}) {
         kafka::topic_partition tp{*topic, p};
         not_at_end.insert(tp);
         if (auto it = next.find(tp); it != next.end())
@@ -1534,7 +1544,7 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   auto admin = kafka::admin::make(cfg.bootstrap, cfg.extra);
   if (!admin)
     return std::move(admin.error());
-  auto partitions = partitions_of(**admin, p->topics.purchases, cfg.write_timeout);
+  auto partitions = partitions_of(**admin, p->topics.purchase_requests, cfg.write_timeout);
   if (!partitions)
     return std::move(partitions.error());
   auto claim_partitions = partitions_of(**admin, p->topics.idempotency_keys, cfg.write_timeout);
@@ -1545,7 +1555,7 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
                       fmt::format("gateway: topic {} has {} partitions, {} has {}; every bps "
                                   "topic must have the same count",
                                   p->topics.idempotency_keys, *claim_partitions,
-                                  p->topics.purchases, *partitions));
+                                  p->topics.purchase_requests, *partitions));
   p->partitions = *partitions;
 
   // The view's store: under the state directory, or private and temporary.
@@ -1586,7 +1596,7 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   p->producer = std::move(*producer);
   // Its first writes must not wait for librdkafka's topic scan (a second).
   if (auto err = p->producer->warm(
-        {p->topics.purchases, p->topics.item_commands, p->topics.idempotency_keys},
+        {p->topics.purchase_requests, p->topics.item_command_requests, p->topics.idempotency_keys},
         std::chrono::milliseconds{2000}))
     spdlog::warn("gateway: topic metadata not fetched early: {}", describe(err));
 

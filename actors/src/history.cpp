@@ -1,6 +1,7 @@
 #include "bps/actors/history.hpp"
 
 #include <algorithm>
+#include <set>
 #include <unordered_map>
 #include <variant>
 
@@ -12,6 +13,14 @@ void history::add(const purchase& p, const position& at) {
 
 void history::add(const item_command& c, const position& at) {
   commands_.emplace_back(c, at);
+}
+
+void history::add_request(const purchase& p, const position& at) {
+  purchase_requests_.emplace_back(p, at);
+}
+
+void history::add_request(const item_command& c, const position& at) {
+  command_requests_.emplace_back(c, at);
 }
 
 void history::add_snapshot(const item& x) {
@@ -56,9 +65,11 @@ history::summary history::check(bool allow_undecided) const {
 
   // A request written under an id claimed first for another request: two clients
   // asked with one Idempotency-Key (or --id), and the second one was not refused.
+  std::set<std::string> reported; // a request and its CREATED copy: one sentence
   auto against_claim = [&](const std::string& what, const std::string& id, const auto& request) {
     auto it = first_claims_.find(id);
-    if (it != first_claims_.end() && !claims(it->second.first, request))
+    if (it != first_claims_.end() && !claims(it->second.first, request)
+        && reported.insert(what + " " + id).second)
       v.push_back(what + " " + id
                   + " was written for another request than the first claim of "
                     "its id ("
@@ -70,7 +81,10 @@ history::summary history::check(bool allow_undecided) const {
   for (const auto& [c, at] : commands_)
     if (c.status == command_status::requested)
       against_claim("command", c.command_id, c);
-
+  for (const auto& [p, at] : purchase_requests_)
+    against_claim("purchase", p.purchase_id, p);
+  for (const auto& [c, at] : command_requests_)
+    against_claim("command", c.command_id, c);
   // Exactly one outcome per request.
   std::unordered_map<std::string, int> created;
   std::unordered_map<std::string, int> outcomes;
@@ -111,6 +125,22 @@ history::summary history::check(bool allow_undecided) const {
       if (!allow_undecided)
         v.push_back("purchase " + id + " was CREATED but has no outcome");
     }
+  // Requests in the request topic: each needs an outcome, or a dead letter.
+  std::unordered_map<std::string, int> submitted;
+  for (const auto& [p, at] : purchase_requests_) {
+    if (dead_lettered_.count(at) > 0) {
+      ++s.rejected_requests;
+      continue;
+    }
+    if (created.count(p.purchase_id) > 0 || ++submitted[p.purchase_id] > 1)
+      continue;
+    ++s.purchases_created;
+    if (outcomes.count(p.purchase_id) == 0) {
+      ++s.undecided;
+      if (!allow_undecided)
+        v.push_back("purchase " + p.purchase_id + " was requested but has no outcome");
+    }
+  }
 
   std::unordered_map<std::string, int> requested;
   std::unordered_map<std::string, int> results;
@@ -143,6 +173,21 @@ history::summary history::check(bool allow_undecided) const {
       if (!allow_undecided)
         v.push_back("command " + id + " was REQUESTED but has no result");
     }
+  std::unordered_map<std::string, int> submitted_commands;
+  for (const auto& [c, at] : command_requests_) {
+    if (dead_lettered_.count(at) > 0) {
+      ++s.rejected_requests;
+      continue;
+    }
+    if (requested.count(c.command_id) > 0 || ++submitted_commands[c.command_id] > 1)
+      continue;
+    ++s.commands_requested;
+    if (results.count(c.command_id) == 0) {
+      ++s.undecided;
+      if (!allow_undecided)
+        v.push_back("command " + c.command_id + " was requested but has no result");
+    }
+  }
 
   // Each item's chain: versions 1..N, every step a valid transition.
   for (auto& [item_id, chain] : chains) {

@@ -56,19 +56,16 @@ caf::expected<bool> same_origin(const std::string& bootstrap, const topic_partit
   return other->empty();
 }
 
-caf::expected<std::vector<topic_partition>>
-other_origins(const std::string& bootstrap, const std::map<topic_partition, log_origin>& origins,
-              const properties& extra, std::chrono::milliseconds timeout) {
-  std::vector<topic_partition> other;
+caf::expected<std::map<topic_partition, log_origin>>
+origins_at(const std::string& bootstrap, const std::map<topic_partition, int64_t>& offsets,
+           const properties& extra, std::chrono::milliseconds timeout) {
+  std::map<topic_partition, log_origin> found;
   std::vector<partition_offset> from;
-  for (const auto& [tp, origin] : origins) {
-    if (origin.offset < 0)
-      other.push_back(tp);
-    else
-      from.push_back({tp.topic, tp.partition, origin.offset});
-  }
+  for (const auto& [tp, offset] : offsets)
+    if (offset >= 0)
+      from.push_back({tp.topic, tp.partition, offset});
   if (from.empty())
-    return other;
+    return found;
   consumer_options opts;
   opts.bootstrap = bootstrap;
   // Assign only: never joins the group, never commits; the id is a formality.
@@ -98,10 +95,10 @@ other_origins(const std::string& bootstrap, const std::map<topic_partition, log_
     topic_partition tp{ev->rec.topic, ev->rec.partition};
     if (open.erase(tp) == 0)
       continue; // answered already
-    // The log ends before the record, or holds a record there: the first one read
+    // The log ends before the offset, or holds a record there: the first one read
     // decides.
-    if (ev->what == poll_event::kind::partition_eof || !(origin_of(ev->rec) == origins.at(tp)))
-      other.push_back(tp);
+    if (ev->what != poll_event::kind::partition_eof && ev->rec.offset == offsets.at(tp))
+      found.emplace(tp, origin_of(ev->rec));
     // Nothing more of it is needed.
     static_cast<void>((*c)->pause({tp}));
   }
@@ -110,9 +107,29 @@ other_origins(const std::string& bootstrap, const std::map<topic_partition, log_
     return make_error(ec::timeout,
                       fmt::format("reading {}/{} at offset {} ({} partition(s) unanswered) took "
                                   "longer than {} ms",
-                                  first.topic, first.partition, origins.at(first).offset,
-                                  open.size(), timeout.count()));
+                                  first.topic, first.partition, offsets.at(first), open.size(),
+                                  timeout.count()));
   }
+  return found;
+}
+
+caf::expected<std::vector<topic_partition>>
+other_origins(const std::string& bootstrap, const std::map<topic_partition, log_origin>& origins,
+              const properties& extra, std::chrono::milliseconds timeout) {
+  std::vector<topic_partition> other;
+  std::map<topic_partition, int64_t> at;
+  for (const auto& [tp, origin] : origins) {
+    if (origin.offset < 0)
+      other.push_back(tp);
+    else
+      at.emplace(tp, origin.offset);
+  }
+  auto found = origins_at(bootstrap, at, extra, timeout);
+  if (!found)
+    return std::move(found.error());
+  for (const auto& [tp, offset] : at)
+    if (auto it = found->find(tp); it == found->end() || !(it->second == origins.at(tp)))
+      other.push_back(tp);
   return other;
 }
 

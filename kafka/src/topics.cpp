@@ -1,5 +1,6 @@
 #include "bps/kafka/topics.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -12,18 +13,29 @@ namespace bps::kafka {
 
 topic_names topic_names::with_prefix(std::string_view prefix) {
   std::string p{prefix};
-  return {p + "items", p + "purchases", p + "item-commands", p + "dead-letters",
-          p + "idempotency-keys"};
+  return {p + "items",
+          p + "purchases",
+          p + "item-commands",
+          p + "dead-letters",
+          p + "idempotency-keys",
+          p + "purchase-requests",
+          p + "item-command-requests"};
 }
 
 std::vector<std::string> topic_names::all() const {
-  return {items, purchases, item_commands, dead_letters, idempotency_keys};
+  return {items,
+          purchases,
+          item_commands,
+          dead_letters,
+          idempotency_keys,
+          purchase_requests,
+          item_command_requests};
 }
 
 caf::error validate_topic_prefix(std::string_view prefix) {
   // Kafka allows [a-zA-Z0-9._-] and at most 249 characters per topic name; the
-  // longest suffix is "idempotency-keys" (16).
-  constexpr size_t longest_suffix = 16;
+  // longest suffix is "item-command-requests" (21).
+  constexpr size_t longest_suffix = 21;
   if (prefix.size() + longest_suffix > 249)
     return make_error(ec::invalid_argument,
                       fmt::format("topic prefix is {} characters long; at most {} are allowed",
@@ -53,6 +65,8 @@ std::vector<topic_spec> bps_topic_specs(std::string_view prefix, int32_t partiti
     {names.item_commands, partitions, replication_factor, forever_log},
     {names.dead_letters, partitions, replication_factor, forever_log},
     {names.idempotency_keys, partitions, replication_factor, forever_log},
+    {names.purchase_requests, partitions, replication_factor, forever_log},
+    {names.item_command_requests, partitions, replication_factor, forever_log},
   };
 }
 
@@ -92,6 +106,22 @@ describe_when_visible(admin& client, const topic_spec& spec, const std::vector<s
 }
 
 } // namespace
+
+std::string upgrade_note(const topic_names& names, const ensure_report& report) {
+  auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  if (!has(report.created, names.purchase_requests) || !has(report.verified, names.purchases))
+    return {};
+  return fmt::format(
+    "upgrade: requests now go to {} and {}; {} and {} hold each decided request's "
+    "CREATED/REQUESTED record with its outcome, written by nodes only. Point every client "
+    "that wrote requests into {} or {} at the new topics (a request written there now "
+    "is not decided). Stop every node of this prefix before starting upgraded ones: a node "
+    "of the earlier version would decide requests from the old topics beside them.",
+    names.purchase_requests, names.item_command_requests, names.purchases, names.item_commands,
+    names.purchases, names.item_commands);
+}
 
 caf::expected<ensure_report> ensure_topics(admin& client, const std::vector<topic_spec>& specs,
                                            milliseconds timeout) {

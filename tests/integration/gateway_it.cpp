@@ -693,7 +693,7 @@ TEST_F(GatewayIT, RecordsCarryHeadersAKafkaUserCanFilterOn) {
   auto producer
     = must(kafka::producer::make({bootstrap(), "", std::chrono::milliseconds{10000}, {}}));
   ASSERT_FALSE(
-    producer->produce(topics.purchases, "h-1", "not json", kafka::partition_for("h-1", 4)));
+    producer->produce(topics.purchase_requests, "h-1", "not json", kafka::partition_for("h-1", 4)));
   ASSERT_FALSE(producer->flush(10s));
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
@@ -830,7 +830,7 @@ TEST_F(GatewayIT, MetricsCountRequestsPurchasesCommitsLagAndActors) {
   EXPECT_NEAR(value_of("process_start_time_seconds"), now, 300.0);
   EXPECT_GT(value_of("process_resident_memory_bytes"), 1e6);
   // Each partition's lag, listed whether or not it has records (4 per input topic).
-  for (const auto& topic : {topics.purchases, topics.item_commands})
+  for (const auto& topic : {topics.purchase_requests, topics.item_command_requests})
     for (int p = 0; p < 4; ++p) {
       auto series = "bps_partition_lag_records{topic=\"" + topic + "\",partition=\""
                     + std::to_string(p) + "\"} ";
@@ -1066,7 +1066,7 @@ TEST_F(GatewayIT, OverloadAndSlowClientsAreAnsweredAtOnce) {
   // to dead letters): waiting for it keeps requests in flight.
   auto producer
     = must(kafka::producer::make({bootstrap(), "", std::chrono::milliseconds{10000}, {}}));
-  ASSERT_FALSE(producer->produce(topics.purchases, "wrong-key",
+  ASSERT_FALSE(producer->produce(topics.purchase_requests, "wrong-key",
                                  domain::encode(domain::purchase{"p-stuck", "stuck", 1, "x"})));
   ASSERT_FALSE(producer->flush(10s));
   for (int i = 0; i < 100; ++i) {
@@ -1338,7 +1338,7 @@ TEST_F(GatewayIT, TheCliClaimsAnExplicitIdAndReplayReportsARequestWrittenUnderAn
   // reports it, decided or not.
   auto producer
     = must(kafka::producer::make({bootstrap(), "", std::chrono::milliseconds{10000}, {}}));
-  ASSERT_FALSE(producer->produce(topics.purchases, "cli-2",
+  ASSERT_FALSE(producer->produce(topics.purchase_requests, "cli-2",
                                  domain::encode(domain::purchase{"order-1", "cli-2", 1, "eve"})));
   ASSERT_FALSE(producer->flush(10s));
   auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()

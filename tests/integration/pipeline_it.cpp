@@ -109,7 +109,7 @@ protected:
       c.description = "Item " + std::to_string(i);
       c.quantity = stock(rng);
       w.initial[c.item_id] = c.quantity;
-      send(topics.item_commands, c.item_id, encode(c), *producer);
+      send(topics.item_command_requests, c.item_id, encode(c), *producer);
     }
     ASSERT_FALSE(producer->flush(30s));
   }
@@ -136,7 +136,7 @@ protected:
             std::lock_guard<std::mutex> guard{w.mtx};
             w.purchase_ids.insert(pu.purchase_id);
           }
-          send(topics.purchases, item_id, encode(pu), *p);
+          send(topics.purchase_requests, item_id, encode(pu), *p);
           if (t == 0 && n % 50 == 0) {
             item_command c;
             c.command_id = "restock-" + std::to_string(n);
@@ -148,7 +148,7 @@ protected:
               w.restocked[c.item_id] += c.amount;
               w.restocks[c.item_id] += 1;
             }
-            send(topics.item_commands, c.item_id, encode(c), *p);
+            send(topics.item_command_requests, c.item_id, encode(c), *p);
           }
         }
         auto err = p->flush(60s);
@@ -185,6 +185,12 @@ protected:
           } else if (d) {
             v.requests.insert(d.value->command_id);
           }
+        } else if (r.topic == topics.purchase_requests) {
+          if (auto d = decode_purchase(*r.value); d && d.value->status == purchase_status::created)
+            v.requests.insert(d.value->purchase_id);
+        } else if (r.topic == topics.item_command_requests) {
+          if (auto d = decode_command(*r.value); d && d.value->status == command_status::requested)
+            v.requests.insert(d.value->command_id);
         } else if (r.topic == topics.items) {
           if (auto d = decode_item(*r.value))
             v.items[d.value->item_id] = *d.value;
@@ -336,7 +342,7 @@ TEST_F(PipelineIT, PoisonRecordsEndAsFailedOrDeadLettersWithTheirReasonAndProces
   insert.item_id = "book";
   insert.description = "A book";
   insert.quantity = 3;
-  send(topics.item_commands, "book", encode(insert), *producer);
+  send(topics.item_command_requests, "book", encode(insert), *producer);
   ASSERT_FALSE(producer->flush(30s));
   // Commands and purchases are different topics: nothing orders one after the
   // other, so the item must exist before the purchases are sent.
@@ -346,22 +352,30 @@ TEST_F(PipelineIT, PoisonRecordsEndAsFailedOrDeadLettersWithTheirReasonAndProces
     ASSERT_FALSE(producer->produce(topic, key, value, book_partition));
   };
   const std::string garbage{"\x00\xff\xfe garbage", 12};
-  raw(topics.purchases, "book", garbage);
-  raw(topics.purchases, "book", R"({"hello":"world"})");
-  raw(topics.purchases, "book", encode(purchase{"p-negative", "book", -2, "mallory"}));
-  raw(topics.purchases, "other-item", encode(purchase{"p-wrong-key", "book", 1, "eve"}));
+  raw(topics.purchase_requests, "book", garbage);
+  raw(topics.purchase_requests, "book", R"({"hello":"world"})");
+  raw(topics.purchase_requests, "book", encode(purchase{"p-negative", "book", -2, "mallory"}));
+  raw(topics.purchase_requests, "other-item", encode(purchase{"p-wrong-key", "book", 1, "eve"}));
+  // An outcome where requests belong: only nodes write outcomes, and not there.
+  purchase forged{"p-forged", "book", 1, "mallory"};
+  forged.status = purchase_status::successful;
+  forged.item_version = 2;
+  forged.item_quantity = 2;
+  raw(topics.purchase_requests, "book", encode(forged));
   raw(
-    topics.item_commands, "book",
+    topics.item_command_requests, "book",
     R"({"schemaVersion":1,"commandId":"c-del","type":"DELETE_ITEM","itemId":"book","status":"REQUESTED"})");
   item_command bad_restock;
   bad_restock.command_id = "c-bad-restock";
   bad_restock.type = command_type::restock;
   bad_restock.item_id = "book";
   bad_restock.amount = -5;
-  raw(topics.item_commands, "book", encode(bad_restock));
-  send(topics.purchases, "ghost", encode(purchase{"p-unknown", "ghost", 1, "eve"}), *producer);
-  send(topics.purchases, "book", encode(purchase{"p-ok", "book", 2, "alice"}), *producer);
-  send(topics.purchases, "book", encode(purchase{"p-ok", "book", 1, "alice-again"}), *producer);
+  raw(topics.item_command_requests, "book", encode(bad_restock));
+  send(topics.purchase_requests, "ghost", encode(purchase{"p-unknown", "ghost", 1, "eve"}),
+       *producer);
+  send(topics.purchase_requests, "book", encode(purchase{"p-ok", "book", 2, "alice"}), *producer);
+  send(topics.purchase_requests, "book", encode(purchase{"p-ok", "book", 1, "alice-again"}),
+       *producer);
   ASSERT_FALSE(producer->flush(30s));
 
   auto v = wait_decided(3, 2, 120s);
@@ -388,23 +402,72 @@ TEST_F(PipelineIT, PoisonRecordsEndAsFailedOrDeadLettersWithTheirReasonAndProces
   const auto* g = dead_with("not valid JSON");
   ASSERT_NE(g, nullptr);
   EXPECT_EQ(g->value, garbage) << "the original bytes must be kept";
-  EXPECT_EQ(g->source_topic, topics.purchases);
+  EXPECT_EQ(g->source_topic, topics.purchase_requests);
   EXPECT_NE(dead_with("schemaVersion is missing"), nullptr);
   EXPECT_NE(dead_with("the record key is \"other-item\" but the itemId is \"book\""), nullptr);
   EXPECT_NE(dead_with("type is \"DELETE_ITEM\""), nullptr);
   EXPECT_NE(dead_with("purchaseId \"p-ok\" was already decided"), nullptr);
-  EXPECT_EQ(v.dead.size(), 5u);
+  EXPECT_NE(dead_with("with status SUCCESSFUL is not a request"), nullptr);
+  EXPECT_EQ(v.outcomes.count("p-forged"), 0u) << "an outcome in a request topic counted";
+  EXPECT_EQ(v.dead.size(), 6u);
 
   auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
                     + " --topic-prefix " + prefix);
   EXPECT_EQ(replay.exit_code, 0) << replay.output;
 }
 
+TEST_F(PipelineIT, AnOutcomeThatAClientWritesIntoTheOutputsMakesTheNodeRebuildThatPartition) {
+  start_node("node-a", {"--lanes", "1"});
+  item_command insert;
+  insert.command_id = "insert-book";
+  insert.item_id = "book";
+  insert.description = "A book";
+  insert.quantity = 5;
+  send(topics.item_command_requests, "book", encode(insert), *producer);
+  send(topics.purchase_requests, "book", encode(purchase{"p-1", "book", 1, "alice"}), *producer);
+  ASSERT_FALSE(producer->flush(30s));
+  wait_decided(1, 1, 60s);
+  // Only nodes write outcomes: a client writes one into purchases anyway.
+  purchase forged{"p-forged", "book", 1, "mallory"};
+  forged.status = purchase_status::successful;
+  forged.item_version = 3;
+  forged.item_quantity = 3;
+  ASSERT_FALSE(producer->produce(topics.purchases, "book", encode(forged),
+                                 kafka::partition_for("book", partitions)));
+  ASSERT_FALSE(producer->flush(30s)); // in the log before the next request
+  send(topics.purchase_requests, "book", encode(purchase{"p-2", "book", 1, "bob"}), *producer);
+  ASSERT_FALSE(producer->flush(30s));
+  wait_decided(3, 1, 60s);
+  // The node finds the record it did not write right after its next commit there.
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  const std::string found = "that this node did not write";
+  while (nodes["node-a"]->log().find(found) == std::string::npos
+         && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(200ms);
+  auto log = nodes["node-a"]->log();
+  ASSERT_NE(log.find(found), std::string::npos) << log_tail(log);
+  EXPECT_NE(log.find("rebuilding the partition's state from the log"), std::string::npos)
+    << log_tail(log);
+  // It decides on from the rebuilt state.
+  send(topics.purchase_requests, "book", encode(purchase{"p-3", "book", 1, "carol"}), *producer);
+  ASSERT_FALSE(producer->flush(30s));
+  auto v = wait_decided(4, 1, 60s);
+  ASSERT_EQ(v.outcomes["p-3"].size(), 1u);
+  EXPECT_EQ(v.outcomes["p-3"][0].status, purchase_status::successful);
+  // The forged outcome has no request: replay names it.
+  auto replay = run(std::string{BPS_EXE} + " replay --verify --bootstrap " + bootstrap()
+                    + " --topic-prefix " + prefix);
+  EXPECT_NE(replay.exit_code, 0) << replay.output;
+  EXPECT_NE(replay.output.find("purchase p-forged has an outcome but was never CREATED"),
+            std::string::npos)
+    << replay.output;
+}
+
 TEST_F(PipelineIT, AnItemRecordInTheWrongPartitionGoesToDeadLettersNamingTheRightOne) {
   start_node("node-a");
   auto right = kafka::partition_for("misplaced", partitions);
   auto wrong = (right + 1) % partitions;
-  ASSERT_FALSE(producer->produce(topics.purchases, "misplaced",
+  ASSERT_FALSE(producer->produce(topics.purchase_requests, "misplaced",
                                  encode(purchase{"p-misplaced", "misplaced", 1, "x"}), wrong));
   ASSERT_FALSE(producer->flush(30s));
   auto deadline = std::chrono::steady_clock::now() + 60s;
@@ -661,7 +724,7 @@ TEST_F(PipelineIT, AStoreOfTopicsThatWereDeletedAndCreatedAnewIsRebuilt) {
   }
   auto created
     = must(kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, partitions), 30s));
-  ASSERT_EQ(created.created.size(), 5u);
+  ASSERT_EQ(created.created.size(), 7u);
   workload w;
   insert_items(w, 12, rng);
   // Before any node opens them, replay tells the old stores from the new log: not

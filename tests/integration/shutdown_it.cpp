@@ -390,7 +390,7 @@ protected:
   /// Returns once node `id`'s view has it.
   void stuck_purchase(const std::string& id) {
     auto producer = must(kafka::producer::make({broker, "", std::chrono::milliseconds{10000}, {}}));
-    ASSERT_FALSE(producer->produce(topics.purchases, "wrong-key",
+    ASSERT_FALSE(producer->produce(topics.purchase_requests, "wrong-key",
                                    domain::encode(domain::purchase{"p-stuck", "stuck", 1, "x"})));
     ASSERT_FALSE(producer->flush(10s));
     auto deadline = clock_type::now() + 30s;

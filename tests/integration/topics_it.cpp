@@ -56,7 +56,7 @@ protected:
 TEST_F(TopicsIT, EnsureCreatesThenVerifiesThenRejectsAnotherPartitionCount) {
   auto specs = kafka::bps_topic_specs(prefix, 3);
   auto first = must(kafka::ensure_topics(*admin, specs, 30s));
-  EXPECT_EQ(first.created.size(), 5u);
+  EXPECT_EQ(first.created.size(), 7u);
   EXPECT_TRUE(first.verified.empty());
 
   for (const auto& spec : specs) {
@@ -69,7 +69,7 @@ TEST_F(TopicsIT, EnsureCreatesThenVerifiesThenRejectsAnotherPartitionCount) {
 
   auto second = must(kafka::ensure_topics(*admin, specs, 30s));
   EXPECT_TRUE(second.created.empty());
-  EXPECT_EQ(second.verified.size(), 5u);
+  EXPECT_EQ(second.verified.size(), 7u);
 
   auto third = kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, 4), 30s);
   ASSERT_FALSE(third);
@@ -79,30 +79,40 @@ TEST_F(TopicsIT, EnsureCreatesThenVerifiesThenRejectsAnotherPartitionCount) {
     << describe(third.error());
 }
 
-TEST_F(TopicsIT, EnsureAddsTheClaimsTopicToAnExistingDeploymentOnlyIfTheOthersFit) {
-  // A deployment from before the idempotency-keys topic: the four others, 3 partitions.
+TEST_F(TopicsIT, EnsureAddsTheNewerTopicsToAnExistingDeploymentOnlyIfTheOthersFit) {
+  // A deployment from before the idempotency-keys and the request topics: the four
+  // first topics, 3 partitions.
   auto specs = kafka::bps_topic_specs(prefix, 3);
-  auto older = std::vector<kafka::topic_spec>(specs.begin(), specs.end() - 1);
-  ASSERT_EQ(specs.back().name, prefix + "idempotency-keys");
+  auto older = std::vector<kafka::topic_spec>(specs.begin(), specs.begin() + 4);
+  const std::vector<std::string> newer{prefix + "idempotency-keys", prefix + "purchase-requests",
+                                       prefix + "item-command-requests"};
+  ASSERT_EQ(specs.size(), 7u);
   EXPECT_EQ(must(kafka::ensure_topics(*admin, older, 30s)).created.size(), 4u);
-  // An ensure with another partition count creates nothing, also not the new topic.
+  // An ensure with another partition count creates nothing, also not the new topics.
   auto wrong = kafka::ensure_topics(*admin, kafka::bps_topic_specs(prefix, 4), 30s);
   ASSERT_FALSE(wrong);
-  EXPECT_NE(
-    describe(wrong.error())
-      .find("not created while the topics above do not fit: " + prefix + "idempotency-keys"),
-    std::string::npos)
+  EXPECT_NE(describe(wrong.error())
+              .find("not created while the topics above do not fit: " + newer[0] + ", " + newer[1]
+                    + ", " + newer[2]),
+            std::string::npos)
     << describe(wrong.error());
-  EXPECT_FALSE(must(admin->describe_topic(prefix + "idempotency-keys", 30s)).has_value());
-  // With the deployment's count: the one missing topic is created, the others verified.
+  for (const auto& name : newer)
+    EXPECT_FALSE(must(admin->describe_topic(name, 30s)).has_value()) << name;
+  // With the deployment's count: the missing topics are created, the others verified.
   auto added = must(kafka::ensure_topics(*admin, specs, 30s));
-  EXPECT_EQ(added.created, std::vector<std::string>{prefix + "idempotency-keys"});
+  EXPECT_EQ(added.created, newer);
   EXPECT_EQ(added.verified.size(), 4u);
-  auto d = must(admin->describe_topic(prefix + "idempotency-keys", 30s));
-  ASSERT_TRUE(d.has_value());
-  EXPECT_EQ(d->partitions, 3);
-  EXPECT_EQ(d->configs.at("cleanup.policy"), "delete");
-  EXPECT_EQ(d->configs.at("retention.ms"), "-1");
+  for (const auto& name : newer) {
+    auto d = must(admin->describe_topic(name, 30s));
+    ASSERT_TRUE(d.has_value()) << name;
+    EXPECT_EQ(d->partitions, 3);
+    EXPECT_EQ(d->configs.at("cleanup.policy"), "delete");
+    EXPECT_EQ(d->configs.at("retention.ms"), "-1");
+  }
+  // The operator is told what changes for the deployment's clients.
+  EXPECT_NE(kafka::upgrade_note(kafka::topic_names::with_prefix(prefix), added)
+              .find("requests now go to " + newer[1]),
+            std::string::npos);
 }
 
 TEST_F(TopicsIT, EnsureRejectsAnItemsTopicThatIsNotCompacted) {
@@ -121,10 +131,10 @@ TEST_F(TopicsIT, EnsureRejectsAnItemsTopicThatIsNotCompacted) {
 TEST_F(TopicsIT, CliEnsureCreatesAndThenVerifies) {
   auto first = run(bps_ensure(prefix, "--partitions 2"));
   ASSERT_EQ(first.exit_code, 0) << first.output;
-  EXPECT_EQ(count(first.output, "created "), 5u) << first.output;
+  EXPECT_EQ(count(first.output, "created "), 7u) << first.output;
   auto second = run(bps_ensure(prefix, "--partitions 2"));
   ASSERT_EQ(second.exit_code, 0) << second.output;
-  EXPECT_EQ(count(second.output, "verified "), 5u) << second.output;
+  EXPECT_EQ(count(second.output, "verified "), 7u) << second.output;
 }
 
 TEST_F(TopicsIT, CliEnsureExitsNonZeroNamingTheTopicAndTheSettingThatIsWrong) {

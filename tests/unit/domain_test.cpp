@@ -75,3 +75,25 @@ CAF_TEST(statuses and reasons have their documented spellings) {
   CAF_CHECK_EQUAL(to_string(failure_reason::unknown_item), "UNKNOWN_ITEM");
   CAF_CHECK_EQUAL(to_string(failure_reason::invalid_quantity), "INVALID_QUANTITY");
 }
+
+CAF_TEST(the request of an outcome is the request that was decided) {
+  auto request = purchase{"p-1", "book", 3, "alice"};
+  auto d = decide_purchase(item{"book", "A book", 5, 1}, request);
+  CAF_REQUIRE(d.outcome.status == purchase_status::successful);
+  CAF_CHECK(request_of(d.outcome) == request);
+  auto failed = decide_purchase(item{"book", "A book", 1, 1}, request);
+  CAF_REQUIRE(failed.outcome.status == purchase_status::failed);
+  CAF_CHECK(request_of(failed.outcome) == request);
+  item_command restock;
+  restock.command_id = "c-1";
+  restock.type = command_type::restock;
+  restock.item_id = "book";
+  restock.amount = 4;
+  restock.expected_version = 1;
+  auto applied = apply_command(item{"book", "A book", 5, 1}, restock);
+  CAF_REQUIRE(applied.result.status == command_status::applied);
+  CAF_CHECK(request_of(applied.result) == restock);
+  auto rejected = apply_command(item{"book", "A book", 5, 2}, restock);
+  CAF_REQUIRE(rejected.result.status == command_status::rejected);
+  CAF_CHECK(request_of(rejected.result) == restock);
+}

@@ -239,4 +239,52 @@ CAF_TEST(a state store is checked against the replay and never ahead of it) {
   CAF_CHECK(c.violations[0].find("differs from the replay") != std::string::npos);
 }
 
+CAF_TEST(a request in a request topic that was decided counts once) {
+  insert(3);
+  purchase p{"p-r", "b", 1, "x"};
+  h.add_request(p, {"purchase-requests", 0, 7});
+  h.add(p);
+  auto d = decide_purchase(state, p);
+  state = d.state;
+  h.add(d.outcome);
+  snapshot();
+  auto s = h.check();
+  CAF_CHECK(s.violations.empty());
+  CAF_CHECK_EQUAL(s.purchases_created, 1u);
+  CAF_CHECK_EQUAL(s.undecided, 0u);
+}
+
+CAF_TEST(a request in a request topic without an outcome is undecided) {
+  insert(3);
+  snapshot();
+  h.add_request(purchase{"p-waiting", "b", 1, "x"}, {"purchase-requests", 0, 3});
+  item_command c;
+  c.command_id = "c-waiting";
+  c.type = command_type::restock;
+  c.item_id = "b";
+  c.amount = 2;
+  h.add_request(c, {"item-command-requests", 0, 4});
+  CAF_CHECK(reports("purchase p-waiting was requested but has no outcome"));
+  CAF_CHECK(reports("command c-waiting was requested but has no result"));
+  auto s = h.check(true);
+  CAF_CHECK(s.violations.empty());
+  CAF_CHECK_EQUAL(s.undecided, 2u);
+}
+
+CAF_TEST(a dead - lettered request in a request topic needs no outcome) {
+  insert(3);
+  snapshot();
+  h.add_request(purchase{"p-bad", "b", 1, "x"}, {"purchase-requests", 0, 9});
+  dead_letter d;
+  d.reason = "was already decided";
+  d.source_topic = "purchase-requests";
+  d.source_partition = 0;
+  d.source_offset = 9;
+  h.add_dead_letter(d);
+  auto s = h.check();
+  CAF_CHECK(s.violations.empty());
+  CAF_CHECK_EQUAL(s.rejected_requests, 1u);
+  CAF_CHECK_EQUAL(s.undecided, 0u);
+}
+
 CAF_TEST_FIXTURE_SCOPE_END()

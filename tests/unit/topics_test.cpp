@@ -22,15 +22,17 @@ topic_description as_described(const topic_spec& spec) {
 
 } // namespace
 
-CAF_TEST(the five topics share a prefix and one partition count) {
+CAF_TEST(the seven topics share a prefix and one partition count) {
   auto specs = bps_topic_specs("shop.", 6);
-  CAF_REQUIRE_EQUAL(specs.size(), 5u);
+  CAF_REQUIRE_EQUAL(specs.size(), 7u);
   CAF_CHECK_EQUAL(specs[0].name, "shop.items");
   CAF_CHECK_EQUAL(specs[1].name, "shop.purchases");
   CAF_CHECK_EQUAL(specs[2].name, "shop.item-commands");
   CAF_CHECK_EQUAL(specs[3].name, "shop.dead-letters");
   CAF_CHECK_EQUAL(specs[4].name, "shop.idempotency-keys");
-  CAF_CHECK_EQUAL(topic_names::with_prefix("shop.").all().size(), 5u);
+  CAF_CHECK_EQUAL(specs[5].name, "shop.purchase-requests");
+  CAF_CHECK_EQUAL(specs[6].name, "shop.item-command-requests");
+  CAF_CHECK_EQUAL(topic_names::with_prefix("shop.").all().size(), 7u);
   for (const auto& s : specs) {
     CAF_CHECK_EQUAL(s.partitions, 6);
     CAF_CHECK_EQUAL(s.configs.at("retention.ms"), "-1");
@@ -86,9 +88,9 @@ CAF_TEST(a topic prefix with characters Kafka rejects is refused with the charac
   CAF_REQUIRE(err);
   CAF_CHECK(bps::describe(err).find("' '") != std::string::npos);
   CAF_CHECK(validate_topic_prefix(std::string(240, 'a')));
-  // The longest topic name, "<prefix>idempotency-keys", must stay within Kafka's 249.
-  CAF_CHECK(!validate_topic_prefix(std::string(233, 'a')));
-  CAF_CHECK(validate_topic_prefix(std::string(234, 'a')));
+  // The longest topic name, "<prefix>item-command-requests", must stay within Kafka's 249.
+  CAF_CHECK(!validate_topic_prefix(std::string(228, 'a')));
+  CAF_CHECK(validate_topic_prefix(std::string(229, 'a')));
 }
 
 CAF_TEST(murmur2 gives the hashes of the Kafka Java client) {
@@ -100,4 +102,20 @@ CAF_TEST(murmur2 gives the hashes of the Kafka Java client) {
   CAF_CHECK_EQUAL(static_cast<int32_t>(murmur2("abc")), 479470107);
   CAF_CHECK_EQUAL(partition_for("foobar", 12),
                   static_cast<int32_t>((-790332482 & 0x7fffffff) % 12));
+}
+
+CAF_TEST(creating the request topics beside an existing purchases topic prints an upgrade note) {
+  auto names = topic_names::with_prefix("shop.");
+  bps::kafka::ensure_report upgraded;
+  upgraded.verified = {names.items, names.purchases, names.item_commands};
+  upgraded.created = {names.purchase_requests, names.item_command_requests};
+  auto note = bps::kafka::upgrade_note(names, upgraded);
+  CAF_CHECK(note.find("shop.purchase-requests") != std::string::npos);
+  CAF_CHECK(note.find("Stop every node") != std::string::npos);
+  bps::kafka::ensure_report fresh;
+  fresh.created = names.all();
+  CAF_CHECK(bps::kafka::upgrade_note(names, fresh).empty());
+  bps::kafka::ensure_report again;
+  again.verified = names.all();
+  CAF_CHECK(bps::kafka::upgrade_note(names, again).empty());
 }

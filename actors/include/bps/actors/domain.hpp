@@ -106,6 +106,12 @@ command_decision apply_command(const std::optional<item>& current, const item_co
 /// and leaves the item as it was.
 purchase_decision decide_purchase(const std::optional<item>& current, const purchase& request);
 
+/// The request an outcome decided (CREATED / REQUESTED, without the outcome's fields):
+/// the record a node writes into `purchases` / `item-commands` together with the
+/// outcome, so that each pair is consistent by construction.
+purchase request_of(const purchase& outcome);
+item_command request_of(const item_command& result);
+
 /// The documented spelling of a status: "CREATED", "SUCCESSFUL", "FAILED".
 std::string_view to_string(purchase_status status) noexcept;
 

@@ -33,6 +33,11 @@ public:
   void add(const purchase& p, const position& at = {});
   /// A record of the item-commands topic (REQUESTED or a result).
   void add(const item_command& c, const position& at = {});
+  /// A request read from a request topic (purchase-requests, item-command-requests),
+  /// status CREATED / REQUESTED: it needs an outcome in the output topic, or a dead
+  /// letter naming its position.
+  void add_request(const purchase& p, const position& at);
+  void add_request(const item_command& c, const position& at);
   /// A record of the items topic (later records of an item replace earlier ones,
   /// like compaction does).
   void add_snapshot(const item& x);
@@ -79,6 +84,8 @@ public:
 private:
   std::vector<std::pair<purchase, position>> purchases_;
   std::vector<std::pair<item_command, position>> commands_;
+  std::vector<std::pair<purchase, position>> purchase_requests_;
+  std::vector<std::pair<item_command, position>> command_requests_;
   std::map<std::string, item> snapshots_;
   std::set<position> dead_lettered_;
   size_t dead_letters_ = 0;

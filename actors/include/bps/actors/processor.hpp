@@ -74,10 +74,10 @@ struct processor_stats {
   std::atomic<uint64_t> purchases_failed{0};
   std::atomic<uint64_t> commands_decided{0};
   std::atomic<uint64_t> commands_rejected{0};
-  std::atomic<uint64_t> outcomes_skipped{0};
-  /// Outcomes committed by another writer after this node caught up a partition
-  /// (each made it abort and read the log again; a zombie's late commit).
-  std::atomic<uint64_t> foreign_outcomes{0};
+  /// Times another writer's records were found in a partition's outputs after this
+  /// node caught it up (each made it rebuild the partition's state from the log; a
+  /// zombie's late commit, or outcomes written by a client).
+  std::atomic<uint64_t> foreign_records{0};
   std::atomic<uint64_t> dead_letters{0};
   std::atomic<uint64_t> commits{0};
   std::atomic<uint64_t> aborts{0};

@@ -40,6 +40,12 @@ caf::expected<bool> same_origin(const std::string& bootstrap, const topic_partit
                                 const log_origin& origin, const properties& extra,
                                 std::chrono::milliseconds timeout);
 
+/// The fingerprints of the records at the given offsets (read_uncommitted: the record
+/// is there whoever wrote it); a partition whose log holds no record there is left out.
+caf::expected<std::map<topic_partition, log_origin>>
+origins_at(const std::string& bootstrap, const std::map<topic_partition, int64_t>& offsets,
+           const properties& extra, std::chrono::milliseconds timeout);
+
 /// The same for several partitions at once, with one client: the partitions whose
 /// log does not hold their origin (empty if every one does).
 caf::expected<std::vector<topic_partition>>

@@ -17,9 +17,12 @@ import org.apache.kafka.streams.state.Stores;
 /**
  * The flow of bps written the way the original design note meant it: Kafka Streams, the
  * purchases stream processed against the items in a state store, exactly_once_v2. Reads
- * bps' topics and record format: INSERT_ITEM / RESTOCK commands and CREATED purchases;
- * appends APPLIED / REJECTED results, SUCCESSFUL / FAILED outcomes (with the item's
- * version and quantity) and item snapshots; a purchaseId is decided once.
+ * bps' request topics and record format: INSERT_ITEM / RESTOCK commands from
+ * item-command-requests and CREATED purchases from purchase-requests. Writes what a bps
+ * node writes: into item-commands each decided command's REQUESTED record and its APPLIED /
+ * REJECTED result, into purchases each decided purchase's CREATED record and its SUCCESSFUL
+ * / FAILED outcome (with the item's version and quantity), both in one transaction, and
+ * item snapshots into items; a purchaseId is decided once.
  *
  * <p>Usage: PurchaseStreams BOOTSTRAP PREFIX COMMIT_INTERVAL_MS STATE_DIR [THREADS]
  */
@@ -80,7 +83,13 @@ public final class PurchaseStreams {
         ctx.forward(decided(rec, snapshot), "to-items");
       }
       decided.put(id, out.path("purchaseStatus").asText());
-      ctx.forward(decided(rec, JSON.writeValueAsString(out)), "to-purchases");
+      withRequest(rec, JSON.writeValueAsString(out), "to-purchases");
+    }
+
+    /** The request as it was read, then its outcome, into one output topic (as a bps node). */
+    private void withRequest(Record<String, String> rec, String outcome, String sink) {
+      ctx.forward(decided(rec, rec.value()), sink);
+      ctx.forward(decided(rec, outcome), sink);
     }
 
     /** An output stamped with the time of the decision (Kafka Streams would keep the input's). */
@@ -130,7 +139,7 @@ public final class PurchaseStreams {
         items.put(itemId, snapshot);
         ctx.forward(decided(rec, snapshot), "to-items");
       }
-      ctx.forward(decided(rec, JSON.writeValueAsString(out)), "to-commands");
+      withRequest(rec, JSON.writeValueAsString(out), "to-commands");
     }
   }
 
@@ -142,8 +151,9 @@ public final class PurchaseStreams {
     String prefix = args[1];
     var string = Serdes.String();
     Topology t = new Topology();
-    t.addSource("commands", string.deserializer(), string.deserializer(), prefix + "item-commands");
-    t.addSource("purchases", string.deserializer(), string.deserializer(), prefix + "purchases");
+    t.addSource(
+        "commands", string.deserializer(), string.deserializer(), prefix + "item-command-requests");
+    t.addSource("purchases", string.deserializer(), string.deserializer(), prefix + "purchase-requests");
     t.addProcessor("decide", Decide::new, "commands", "purchases");
     t.addStateStore(
         Stores.keyValueStoreBuilder(Stores.persistentKeyValueStore("items"), string, string), "decide");
