@@ -118,6 +118,14 @@ caf::error catch_up::flush(int32_t, part& x, bool final) {
     x.pending.positions->purchases = std::max(x.at.purchases, x.target.purchases);
     x.pending.positions->commands = std::max(x.at.commands, x.target.commands);
   }
+  // A log read from its beginning without one committed record (it holds only aborted
+  // transactions) stays at 0: the store has no fingerprint of it, and its node learns
+  // one from the first record it commits there (a store at a position past 0 without
+  // a fingerprint would be rebuilt at every recovery).
+  if (x.need_origin_purchases)
+    x.pending.positions->purchases = 0;
+  if (x.need_origin_commands)
+    x.pending.positions->commands = 0;
   if (slow_.count() > 0)
     std::this_thread::sleep_for(slow_);
   auto err = x.store->apply(x.pending);

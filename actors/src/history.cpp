@@ -5,6 +5,8 @@
 #include <unordered_map>
 #include <variant>
 
+#include <fmt/format.h>
+
 namespace bps::domain {
 
 void history::add(const purchase& p, const position& at) {
@@ -52,6 +54,14 @@ std::string describe_cause(const link& l) {
   if (auto p = std::get_if<const purchase*>(&l.cause))
     return "purchase " + (*p)->purchase_id;
   return "command " + std::get<const item_command*>(l.cause)->command_id;
+}
+
+const std::string& request_id(const purchase& p) {
+  return p.purchase_id;
+}
+
+const std::string& request_id(const item_command& c) {
+  return c.command_id;
 }
 
 } // namespace
@@ -125,25 +135,53 @@ history::summary history::check(bool allow_undecided) const {
       if (!allow_undecided)
         v.push_back("purchase " + id + " was CREATED but has no outcome");
     }
-  // Requests in the request topic: each needs an outcome, or a dead letter.
-  std::unordered_map<std::string, int> submitted;
-  for (const auto& [p, at] : purchase_requests_) {
-    if (dead_lettered_.count(at) > 0) {
-      ++s.rejected_requests;
-      continue;
+  // Requests in the request topics: the first copy of each id needs the outcome of
+  // exactly that request (or a dead letter); a node dead-letters every later copy.
+  auto check_requests = [&](const char* what, const auto& requests, const auto& counted_in_log,
+                            const auto& outcome_of, size_t& count) {
+    std::unordered_map<std::string, int> submitted;
+    for (const auto& [r, at] : requests) {
+      if (dead_lettered_.count(at) > 0) {
+        ++s.rejected_requests;
+        continue;
+      }
+      const auto& id = request_id(r);
+      auto where = fmt::format("{}/{}@{}", at.topic, at.partition, at.offset);
+      if (++submitted[id] > 1) {
+        ++s.undecided;
+        if (!allow_undecided)
+          v.push_back(fmt::format("{} {} was requested again at {}, and that copy was neither "
+                                  "decided nor dead-lettered",
+                                  what, id, where));
+        continue;
+      }
+      if (counted_in_log.count(id) == 0)
+        ++count;
+      const auto* outcome = outcome_of(id);
+      if (outcome == nullptr) {
+        if (counted_in_log.count(id) > 0)
+          continue; // its CREATED / REQUESTED record is counted above
+        ++s.undecided;
+        if (!allow_undecided)
+          v.push_back(fmt::format("{} {} was requested ({}) but has no outcome", what, id, where));
+        continue;
+      }
+      if (!(request_of(*outcome) == r))
+        v.push_back(
+          fmt::format("{} {} was decided for another request than the one at {}", what, id, where));
     }
-    if (created.count(p.purchase_id) > 0 || ++submitted[p.purchase_id] > 1)
-      continue;
-    ++s.purchases_created;
-    if (outcomes.count(p.purchase_id) == 0) {
-      ++s.undecided;
-      if (!allow_undecided)
-        v.push_back("purchase " + p.purchase_id + " was requested but has no outcome");
-    }
-  }
+  };
+  check_requests(
+    "purchase", purchase_requests_, created,
+    [&](const std::string& id) -> const purchase* {
+      auto it = s.outcomes.find(id);
+      return it == s.outcomes.end() ? nullptr : &it->second;
+    },
+    s.purchases_created);
 
   std::unordered_map<std::string, int> requested;
   std::unordered_map<std::string, int> results;
+  std::unordered_map<std::string, const item_command*> command_outcomes;
   for (const auto& [c, at] : commands_) {
     if (c.status == command_status::requested && dead_lettered_.count(at) > 0) {
       ++s.rejected_requests;
@@ -157,6 +195,7 @@ history::summary history::check(bool allow_undecided) const {
     }
     if (++results[c.command_id] > 1)
       v.push_back("command " + c.command_id + " has more than one result");
+    command_outcomes.emplace(c.command_id, &c);
     if (c.status == command_status::applied) {
       ++s.commands_applied;
       chains[c.item_id].push_back({c.item_version, c.item_quantity, &c});
@@ -173,21 +212,13 @@ history::summary history::check(bool allow_undecided) const {
       if (!allow_undecided)
         v.push_back("command " + id + " was REQUESTED but has no result");
     }
-  std::unordered_map<std::string, int> submitted_commands;
-  for (const auto& [c, at] : command_requests_) {
-    if (dead_lettered_.count(at) > 0) {
-      ++s.rejected_requests;
-      continue;
-    }
-    if (requested.count(c.command_id) > 0 || ++submitted_commands[c.command_id] > 1)
-      continue;
-    ++s.commands_requested;
-    if (results.count(c.command_id) == 0) {
-      ++s.undecided;
-      if (!allow_undecided)
-        v.push_back("command " + c.command_id + " was requested but has no result");
-    }
-  }
+  check_requests(
+    "command", command_requests_, requested,
+    [&](const std::string& id) -> const item_command* {
+      auto it = command_outcomes.find(id);
+      return it == command_outcomes.end() ? nullptr : it->second;
+    },
+    s.commands_requested);
 
   // Each item's chain: versions 1..N, every step a valid transition.
   for (auto& [item_id, chain] : chains) {

@@ -52,6 +52,8 @@ struct open_txn {
   /// The outcomes per partition number, for the state stores after the commit.
   std::map<int32_t, state_batch> outputs;
   size_t outstanding = 0;
+  /// Where its records landed (delivery reports), taken before the commit.
+  std::map<kafka::topic_partition, std::vector<int64_t>> delivered;
   /// The timestamps (ms since the epoch) of the requests decided in it.
   std::vector<int64_t> request_times_ms;
   /// Set when an output could not be produced: the transaction must abort.
@@ -103,9 +105,6 @@ struct partition_task {
   std::string last_failure;
   size_t records_read = 0;
   clock_type::time_point positioning_since;
-  /// The store must be rebuilt from the beginning of the log (its positions claim
-  /// records it may not hold).
-  bool rebuild = false;
 };
 
 /// What differs between the two kinds of request.
@@ -549,13 +548,6 @@ private:
     for (auto& po : *committed)
       if (po.offset < 0)
         po.offset = kafka::offset_beginning; // nothing committed yet
-    if (t.rebuild) {
-      t.store.reset();
-      if (!cfg_.state_dir.empty())
-        if (auto err = destroy_rocksdb_store(store_dir(p)))
-          return retry_later(t, describe(err));
-      t.rebuild = false;
-    }
     if (!t.store) {
       auto store = open_store(p);
       if (!store && code_of(store.error()) == ec::invalid_argument) {
@@ -1020,6 +1012,20 @@ private:
                [&] { return producer_->send_offsets_to_transaction(offsets, *consumer_, 30s); });
         how != step_end::done)
       return after_failed_step(how, "send_offsets_to_transaction");
+    // Every output is in the log before the commit: where each landed says whether
+    // another writer wrote into these partitions since this node caught them up.
+    // (commit_transaction would wait for the same deliveries.)
+    if (auto err = producer_->flush(30s))
+      return abort_and_recover("flushing the transaction's records: " + describe(err));
+    producer_->poll(milliseconds{0}); // serve the last delivery reports
+    txn_.delivered = producer_->take_delivered();
+    if (auto why = foreign_records()) {
+      ++stats_.foreign_records;
+      spdlog::error("processor {}: {}; aborting, and reading those partitions' logs again before "
+                    "deciding on",
+                    name_, *why);
+      return abort_and_recover("records of another writer in its outputs");
+    }
     auto commit_number = ++cfg_.faults.reached->commits; // of the node, all lanes
     if (commit_number == cfg_.faults.pause_before_commit) {
       spdlog::warn("processor {}: fault: pausing (SIGSTOP) before commit {}", name_, commit_number);
@@ -1052,8 +1058,10 @@ private:
   /// commit: a store is never ahead of Kafka), with the positions our own outputs
   /// reached. A store that cannot take it is caught up from the log again.
   void remember_committed() {
-    producer_->poll(milliseconds{0}); // serve the last delivery reports
-    auto delivered = producer_->take_delivered();
+    auto& delivered = txn_.delivered;
+    producer_->poll(milliseconds{0}); // nothing is left to deliver after the flush
+    for (auto& [tp, offsets] : producer_->take_delivered())
+      delivered[tp].insert(delivered[tp].end(), offsets.begin(), offsets.end());
     learn_origins(delivered);
     for (auto& [item_id, snap] : txn_.snapshots)
       txn_.outputs[snap.first].items.push_back(std::move(snap.second));
@@ -1072,18 +1080,6 @@ private:
         if (auto d = delivered.find({topic, p}); d != delivered.end() && !d->second.empty())
           at = std::max(at, *std::max_element(d->second.begin(), d->second.end()) + 1);
       };
-      if (auto why = foreign_records(t, delivered, *pos)) {
-        // Someone else wrote into this partition's outputs since the store last caught
-        // up (a zombie's commit, or a client writing outcomes: only nodes may). The
-        // state this node decided from may miss it: rebuild it from the log.
-        ++stats_.foreign_records;
-        spdlog::error("processor {}: partition {}: {}; rebuilding the partition's state from "
-                      "the log",
-                      name_, p, *why);
-        recover(t, "records of another writer in its outputs", true);
-        t.rebuild = true;
-        continue;
-      }
       advance(topics_.items, pos->items);
       advance(topics_.purchases, pos->purchases);
       advance(topics_.item_commands, pos->commands);
@@ -1106,36 +1102,39 @@ private:
     }
   }
 
-  /// Whether records of another writer lie before the first record this transaction
-  /// delivered into partition `t`'s output logs. After a transaction of this node
-  /// there, the next record lands right after that transaction's marker. After a
-  /// catch-up, at the store's position, or one later: the marker of the previous
-  /// owner's last transaction may lie there (the catch-up waited for its commit).
-  /// (Records that another writer adds between a catch-up's end and this node's first
-  /// write there are seen only if they take more than that one offset.)
-  std::optional<std::string>
-  foreign_records(const partition_task& t,
-                  const std::map<kafka::topic_partition, std::vector<int64_t>>& delivered,
-                  const store_positions& pos) const {
-    struct log {
-      const std::string* topic;
-      int64_t at;
-      std::optional<int64_t> next;
-    };
-    log logs[] = {{&topics_.purchases, pos.purchases, t.next_purchase_offset},
-                  {&topics_.item_commands, pos.commands, t.next_command_offset}};
-    for (const auto& l : logs) {
-      auto d = delivered.find({*l.topic, t.partition});
-      if (d == delivered.end() || d->second.empty())
+  /// Whether records of another writer lie among this transaction's records in its
+  /// output logs (purchases, item-commands), from where they landed: one producer's
+  /// records of one transaction in one partition are contiguous, and the first lands
+  /// right after the marker of this node's previous transaction there or, after a
+  /// catch-up, at the caught-up end (one offset allowed: the marker of the previous
+  /// owner's last transaction may lie there, its commit was waited for). A store's
+  /// positions never move past records it has not absorbed: found before the commit,
+  /// the transaction aborts and the catch-up reads them.
+  /// (A single record another writer adds between a catch-up and this node's first
+  /// write there takes the offset a marker may take, and is not noticed.)
+  std::optional<std::string> foreign_records() const {
+    for (const auto& [tp, offsets] : txn_.delivered) {
+      if (offsets.empty() || (tp.topic != topics_.purchases && tp.topic != topics_.item_commands))
         continue;
-      auto first = *std::min_element(d->second.begin(), d->second.end());
-      auto expected = l.next ? *l.next : l.at + 1;
-      if (first > expected)
-        return fmt::format("{}/{} holds {} offset(s) before this node's first record at {} "
-                           "that this node did not write (expected at {}{})",
-                           *l.topic, t.partition, first - expected, first, expected,
-                           l.next ? ", after its previous transaction's marker"
-                                  : ", after the caught-up log");
+      auto it = tasks_.find(tp.partition);
+      if (it == tasks_.end())
+        continue;
+      const auto& t = it->second;
+      bool purchases = tp.topic == topics_.purchases;
+      auto next = purchases ? t.next_purchase_offset : t.next_command_offset;
+      auto expected = next ? *next : (purchases ? t.target.purchases : t.target.commands) + 1;
+      auto [low, high] = std::minmax_element(offsets.begin(), offsets.end());
+      if (*low > expected)
+        return fmt::format("{}/{} holds {} offset(s) before this node's first record at {} that "
+                           "this node did not write (expected at {}{})",
+                           tp.topic, tp.partition, *low - expected, *low, expected,
+                           next ? ", after its previous transaction's marker"
+                                : ", after the caught-up log");
+      if (*high - *low + 1 != static_cast<int64_t>(offsets.size()))
+        return fmt::format("{}/{} holds {} record(s) this node did not write among its own "
+                           "(offsets {} to {})",
+                           tp.topic, tp.partition,
+                           *high - *low + 1 - static_cast<int64_t>(offsets.size()), *low, *high);
     }
     return std::nullopt;
   }

@@ -264,8 +264,9 @@ CAF_TEST(a request in a request topic without an outcome is undecided) {
   c.item_id = "b";
   c.amount = 2;
   h.add_request(c, {"item-command-requests", 0, 4});
-  CAF_CHECK(reports("purchase p-waiting was requested but has no outcome"));
-  CAF_CHECK(reports("command c-waiting was requested but has no result"));
+  CAF_CHECK(reports("purchase p-waiting was requested (purchase-requests/0@3) but has no outcome"));
+  CAF_CHECK(
+    reports("command c-waiting was requested (item-command-requests/0@4) but has no outcome"));
   auto s = h.check(true);
   CAF_CHECK(s.violations.empty());
   CAF_CHECK_EQUAL(s.undecided, 2u);
@@ -285,6 +286,44 @@ CAF_TEST(a dead - lettered request in a request topic needs no outcome) {
   CAF_CHECK(s.violations.empty());
   CAF_CHECK_EQUAL(s.rejected_requests, 1u);
   CAF_CHECK_EQUAL(s.undecided, 0u);
+}
+
+CAF_TEST(an outcome that does not match its request in the request topic is reported) {
+  insert(3);
+  purchase asked{"p-r", "b", 1, "x"};
+  h.add_request(asked, {"purchase-requests", 0, 7});
+  purchase decided{"p-r", "b", 2, "x"}; // a node that changed the quantity
+  h.add(decided);
+  auto d = decide_purchase(state, decided);
+  state = d.state;
+  h.add(d.outcome);
+  snapshot();
+  CAF_CHECK(reports("purchase p-r was decided for another request than the one at "
+                    "purchase-requests/0@7"));
+}
+
+CAF_TEST(a second copy of a request that is neither decided nor dead lettered is reported) {
+  insert(3);
+  purchase p{"p-twice", "b", 1, "x"};
+  h.add_request(p, {"purchase-requests", 0, 7});
+  h.add(p);
+  auto d = decide_purchase(state, p);
+  state = d.state;
+  h.add(d.outcome);
+  snapshot();
+  h.add_request(p, {"purchase-requests", 0, 9});
+  CAF_CHECK(reports("purchase p-twice was requested again at purchase-requests/0@9, and that "
+                    "copy was neither decided nor dead-lettered"));
+  auto s = h.check(true);
+  CAF_CHECK(s.violations.empty());
+  CAF_CHECK_EQUAL(s.undecided, 1u);
+  dead_letter dl;
+  dl.reason = "purchaseId \"p-twice\" was already decided";
+  dl.source_topic = "purchase-requests";
+  dl.source_partition = 0;
+  dl.source_offset = 9;
+  h.add_dead_letter(dl);
+  CAF_CHECK(h.check().violations.empty());
 }
 
 CAF_TEST_FIXTURE_SCOPE_END()
