@@ -299,14 +299,15 @@ def pause_at_commit(run):
     n = rng.randint(5, 40)
     a = run.node("n1", ["--transaction-timeout-ms", "30000", "--fault",
                         f"pause-before-commit={n}"], state=rng.random() < 0.5).start()
-    b = run.node("n2", state=rng.random() < 0.5).start()
     a.wait_ready()
-    b.wait_ready()
     run.expect_log(a, r"fault: pausing \(SIGSTOP\) before commit", "the pause before a commit")
+    # n1 owns every partition until it pauses (with a second node from the start, n1's
+    # share could hold none of the few items, and it would never commit).
     lg = start_load(run, purchases=rng.randint(1800, 2400), rate=80)
     wait_for("n1 to pause itself before a commit", a.paused, 60)
-    log_mark = len(b.log(True))
-    run.note(f"n1 paused before commit {n}")
+    run.note(f"n1 paused before commit {n}; n2 starts")
+    b = run.node("n2", state=rng.random() < 0.5).start()
+    log_mark = 0
     wait_for("n2 to be assigned every partition",
              lambda: owns_every_partition(run, b.log(True)[log_mark:]), 45)
     time.sleep(rng.uniform(0, 3))
