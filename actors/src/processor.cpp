@@ -199,7 +199,7 @@ public:
                  cfg_.commit_interval.count());
     auto next_report = clock_type::now() + 10s;
     auto next_sweep = clock_type::now() + 1s;
-    auto next_lag = clock_type::now() + 1s;
+    next_lag_ = clock_type::now() + 1s;
     while (!stop_ && !fatal_) {
       auto busy = txn_.open || catch_up_.busy();
       auto ev = consumer_->poll(busy ? 5ms : recovering() ? 20ms : 100ms);
@@ -227,8 +227,8 @@ public:
         next_sweep = clock_type::now() + 1s;
         passivate(true);
       }
-      if (clock_type::now() >= next_lag) {
-        next_lag = clock_type::now() + 1s;
+      if (clock_type::now() >= next_lag_) {
+        next_lag_ = clock_type::now() + 1s;
         auto lags = consumer_->lags(); // what the fetches saw: no request to the broker
         int64_t total = 0;
         for (const auto& l : lags)
@@ -407,6 +407,7 @@ private:
         }
       }
       stats_.assigned_partitions = tasks_.size();
+      next_lag_ = clock_type::now();
       spdlog::info("processor {}: partitions revoked: {}", name_, fmt::join(numbers, ","));
       return;
     }
@@ -431,6 +432,7 @@ private:
     }
     stats_.assigned_partitions = tasks_.size();
     stats_.rehydrating = recovering();
+    next_lag_ = clock_type::now(); // /metrics lists the new partitions at once
     spdlog::info("processor {}: partitions assigned: {}", name_, fmt::join(numbers, ","));
   }
 
@@ -1270,6 +1272,8 @@ private:
   uint64_t chaos_counter_ = 0;
   uint64_t last_report_ = ~uint64_t{0};
   std::deque<clock_type::time_point> consumer_restarts_;
+  /// When the partitions' lags are read next (at once after a rebalance).
+  clock_type::time_point next_lag_;
 };
 
 } // namespace
