@@ -20,6 +20,7 @@
 #include "bps/actors/codec.hpp"
 #include "bps/actors/item_actor.hpp"
 #include "bps/actors/item_registry.hpp"
+#include "bps/actors/own_outputs.hpp"
 #include "bps/actors/state_store.hpp"
 #include "bps/clock.hpp"
 #include "bps/error.hpp"
@@ -1104,54 +1105,39 @@ private:
     }
   }
 
-  /// Whether records of another writer lie among this transaction's records in its
-  /// output logs (purchases, item-commands), from where they landed: one producer's
-  /// records of one transaction in one partition are contiguous, and the first lands
-  /// right after the marker of this node's previous transaction there or, after a
-  /// catch-up, at the caught-up end (one offset allowed: the marker of the previous
-  /// owner's last transaction may lie there, its commit was waited for). A store's
-  /// positions never move past records it has not absorbed: found before the commit,
-  /// the transaction aborts and the catch-up reads them.
-  /// (A single record another writer adds between a catch-up and this node's first
-  /// write there takes the offset a marker may take, and is not noticed.)
+  /// Whether records of another writer lie before or among this transaction's records
+  /// in its output logs (own_outputs::foreign_records, from the delivery reports). A
+  /// store's positions never move past records it has not absorbed: found before the
+  /// commit, the transaction aborts and the catch-up reads them.
   std::optional<std::string> foreign_records() const {
     for (const auto& [tp, offsets] : txn_.delivered) {
-      if (offsets.empty() || (tp.topic != topics_.purchases && tp.topic != topics_.item_commands))
+      if (tp.topic != topics_.purchases && tp.topic != topics_.item_commands)
         continue;
       auto it = tasks_.find(tp.partition);
       if (it == tasks_.end())
         continue;
       const auto& t = it->second;
       bool purchases = tp.topic == topics_.purchases;
-      auto next = purchases ? t.next_purchase_offset : t.next_command_offset;
-      auto expected = next ? *next : (purchases ? t.target.purchases : t.target.commands) + 1;
-      auto [low, high] = std::minmax_element(offsets.begin(), offsets.end());
-      if (*low > expected)
-        return fmt::format("{}/{} holds {} offset(s) before this node's first record at {} that "
-                           "this node did not write (expected at {}{})",
-                           tp.topic, tp.partition, *low - expected, *low, expected,
-                           next ? ", after its previous transaction's marker"
-                                : ", after the caught-up log");
-      if (*high - *low + 1 != static_cast<int64_t>(offsets.size()))
-        return fmt::format("{}/{} holds {} record(s) this node did not write among its own "
-                           "(offsets {} to {})",
-                           tp.topic, tp.partition,
-                           *high - *low + 1 - static_cast<int64_t>(offsets.size()), *low, *high);
+      own_outputs::expectation expected{purchases ? t.next_purchase_offset : t.next_command_offset,
+                                        purchases ? t.target.purchases : t.target.commands};
+      if (auto why = own_outputs::foreign_records(fmt::format("{}/{}", tp.topic, tp.partition),
+                                                  offsets, expected))
+        return why;
     }
     return std::nullopt;
   }
 
-  /// After a commit: this node's next record in each output log of `t` it wrote to
-  /// lands after the marker that follows its last record.
+  /// After a commit: where this node's next record lands in each output log of `t` it
+  /// wrote to.
   void expect_next(partition_task& t,
                    const std::map<kafka::topic_partition, std::vector<int64_t>>& delivered) const {
     std::pair<const std::string*, std::optional<int64_t>*> logs[]
       = {{&topics_.purchases, &t.next_purchase_offset},
          {&topics_.item_commands, &t.next_command_offset}};
     for (auto [topic, next] : logs)
-      if (auto d = delivered.find({*topic, t.partition});
-          d != delivered.end() && !d->second.empty())
-        *next = *std::max_element(d->second.begin(), d->second.end()) + 2;
+      if (auto d = delivered.find({*topic, t.partition}); d != delivered.end())
+        if (auto at = own_outputs::next_after_commit(d->second))
+          *next = at;
   }
 
   /// A store that does not know which output log it was built from learns it from the
