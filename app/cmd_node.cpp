@@ -175,6 +175,15 @@ std::string node_metrics(const processor_stats& s, const gateway::stats& g, cons
                        "bps_commands_decided_total{{outcome=\"REJECTED\"}} {}\n",
                        decided - rejected, rejected);
   }
+  out += fmt::format("# HELP bps_gateway_view_records_total Records the gateway's view took in, "
+                     "by kind (purchases and commands: each request once from its request "
+                     "topic, each outcome once).\n# TYPE bps_gateway_view_records_total counter\n"
+                     "bps_gateway_view_records_total{{kind=\"items\"}} {}\n"
+                     "bps_gateway_view_records_total{{kind=\"purchases\"}} {}\n"
+                     "bps_gateway_view_records_total{{kind=\"commands\"}} {}\n"
+                     "bps_gateway_view_records_total{{kind=\"claims\"}} {}\n",
+                     g.view_items.load(), g.view_purchases.load(), g.view_commands.load(),
+                     g.view_claims.load());
   out += by_outcome("bps_purchases_committed_total",
                     "Committed purchase outcomes seen by this node's view (all nodes), by outcome.",
                     g.purchases_successful, g.purchases_failed);

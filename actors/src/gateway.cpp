@@ -711,8 +711,10 @@ public:
 
   void apply(view_batch& b) {
     auto& counters = *st_.cfg.counters;
-    counters.view_records
-      += b.items.size() + b.purchases.size() + b.commands.size() + b.claims.size();
+    counters.view_items += b.items.size();
+    counters.view_purchases += b.purchases.size();
+    counters.view_commands += b.commands.size();
+    counters.view_claims += b.claims.size();
     for (auto& it : b.items)
       put_item(std::move(it));
     counters.items = st_.items.size();
@@ -1254,20 +1256,22 @@ struct gateway::impl {
         if (auto d = domain::decode_item(*rec.value))
           batch.items.push_back(std::move(*d.value));
       } else if (rec.topic == topics.purchases || rec.topic == topics.purchase_requests) {
-        // From a request topic only requests count (a node dead-letters anything else):
-        // they answer "CREATED" while the outcome is not decided yet.
+        // A request topic gives the requests (they answer "CREATED" until decided; a
+        // node dead-letters anything else there), an output topic only the outcomes:
+        // the CREATED record a node writes beside each outcome repeats the request, and
+        // absorbing it again would cost a store lookup per purchase for nothing.
         if (auto d = domain::decode_purchase(*rec.value);
             d
-            && (rec.topic == topics.purchases
-                || d.value->status == domain::purchase_status::created)) {
+            && (rec.topic == topics.purchases)
+                 != (d.value->status == domain::purchase_status::created)) {
           batch.purchases.push_back(std::move(*d.value));
           batch.purchase_times.push_back(rec.timestamp_ms);
         }
       } else if (rec.topic == topics.item_commands || rec.topic == topics.item_command_requests) {
         if (auto d = domain::decode_command(*rec.value);
             d
-            && (rec.topic == topics.item_commands
-                || d.value->status == domain::command_status::requested)) {
+            && (rec.topic == topics.item_commands)
+                 != (d.value->status == domain::command_status::requested)) {
           batch.commands.push_back(std::move(*d.value));
           batch.command_times.push_back(rec.timestamp_ms);
         }

@@ -853,6 +853,19 @@ TEST_F(GatewayIT, MetricsCountRequestsPurchasesCommitsLagAndActors) {
   EXPECT_EQ(count_of("bps_transaction_commit_seconds_count"),
             count_of("bps_transaction_commits_total"))
     << latest;
+  // The view took each request once (from its request topic) and each outcome once:
+  // not the CREATED / REQUESTED copy a node writes beside each outcome.
+  auto view_of = [&](const std::string& kind) {
+    return count_of("bps_gateway_view_records_total{kind=\"" + kind + "\"}");
+  };
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while ((view_of("purchases") < 4 || view_of("commands") < 2)
+         && std::chrono::steady_clock::now() < deadline)
+    latest = admin("GET", "/metrics").body;
+  EXPECT_EQ(view_of("purchases"), 4.0) << latest;
+  EXPECT_EQ(view_of("commands"), 2.0) << latest;
+  EXPECT_EQ(view_of("claims"), 0.0) << latest;
+  EXPECT_GE(view_of("items"), 1.0) << latest;
   // Requests with no route have readable labels.
   auto wrong_method = http_call(port(), as(admin_token, "DELETE", "/metrics"));
   EXPECT_EQ(wrong_method.status, 405);

@@ -134,7 +134,12 @@ struct stats {
   std::atomic<bool> kafka_reachable{false};
   std::atomic<uint64_t> writes{0};
   std::atomic<uint64_t> write_failures{0};
-  std::atomic<uint64_t> view_records{0};
+  /// Records the view took in, by kind: item snapshots, purchases (requests from the
+  /// request topic, outcomes from `purchases`), item commands likewise, claims.
+  std::atomic<uint64_t> view_items{0};
+  std::atomic<uint64_t> view_purchases{0};
+  std::atomic<uint64_t> view_commands{0};
+  std::atomic<uint64_t> view_claims{0};
   std::atomic<uint64_t> items{0};
   std::atomic<uint64_t> purchases_successful{0};
   std::atomic<uint64_t> purchases_failed{0};
