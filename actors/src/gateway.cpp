@@ -1611,6 +1611,9 @@ caf::expected<std::unique_ptr<gateway>> gateway::start(caf::actor_system& sys, c
   copts.report_partition_eof = true;
   copts.assign_only = true;
   copts.extra = cfg.extra;
+  // fetch.min.bytes stays at 1 here (unlike the processor's consumer): a fetch that
+  // waited for more would delay every `?wait` answer (measured: +8-12 ms p50 over HTTP,
+  // for 1-5 % less CPU; bench/reports/2026-12-07-fetch-min-bytes).
   copts.extra.try_emplace("fetch.wait.max.ms", "10");
   auto reader = kafka::consumer::make(copts);
   if (!reader)
