@@ -22,6 +22,7 @@
 #include "bps/actors/item_registry.hpp"
 #include "bps/actors/own_outputs.hpp"
 #include "bps/actors/state_store.hpp"
+#include "bps/actors/transaction.hpp"
 #include "bps/clock.hpp"
 #include "bps/error.hpp"
 #include "bps/kafka/admin.hpp"
@@ -40,26 +41,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using namespace std::chrono_literals;
-
-/// The transaction being filled.
-struct open_txn {
-  bool open = false;
-  clock_type::time_point deadline;
-  /// Ids decided in this transaction, per partition number.
-  std::map<int32_t, std::unordered_set<std::string>> purchases;
-  std::map<int32_t, std::unordered_set<std::string>> commands;
-  /// The last snapshot of each changed item (coalesced: the outcomes carry the chain).
-  std::map<std::string, std::pair<int32_t, domain::item>> snapshots;
-  /// The outcomes per partition number, for the state stores after the commit.
-  std::map<int32_t, state_batch> outputs;
-  size_t outstanding = 0;
-  /// Where its records landed (delivery reports), taken before the commit.
-  std::map<kafka::topic_partition, std::vector<int64_t>> delivered;
-  /// The timestamps (ms since the epoch) of the requests decided in it.
-  std::vector<int64_t> request_times_ms;
-  /// Set when an output could not be produced: the transaction must abort.
-  std::string failure;
-};
 
 /// One partition this node owns, and where it stands. A partition decides requests
 /// only when `active`: its store holds every output committed before its input
@@ -110,6 +91,7 @@ struct partition_task {
 
 /// What differs between the two kinds of request.
 struct purchase_kind {
+  static constexpr auto kind = request_kind::purchase;
   static constexpr const char* name = "purchase";
   static constexpr const char* id_field = "purchaseId";
   static constexpr auto atom = atom::purchase_v;
@@ -128,15 +110,13 @@ struct purchase_kind {
       return std::move(o.error());
     return o->has_value();
   }
-  static auto& pending(open_txn& txn) {
-    return txn.purchases;
-  }
   static std::string_view status(const domain::purchase& x) {
     return domain::to_string(x.status);
   }
 };
 
 struct command_kind {
+  static constexpr auto kind = request_kind::command;
   static constexpr const char* name = "item command";
   static constexpr const char* id_field = "commandId";
   static constexpr auto atom = atom::command_v;
@@ -151,9 +131,6 @@ struct command_kind {
   }
   static caf::expected<bool> decided(state_store& st, const std::string& id) {
     return st.command_decided(id);
-  }
-  static auto& pending(open_txn& txn) {
-    return txn.commands;
   }
   static std::string_view status(const domain::item_command& x) {
     return domain::to_string(x.status);
@@ -202,7 +179,7 @@ public:
     auto next_sweep = clock_type::now() + 1s;
     next_lag_ = clock_type::now() + 1s;
     while (!stop_ && !fatal_) {
-      auto busy = txn_.open || catch_up_.busy();
+      auto busy = txn_.open() || catch_up_.busy();
       auto ev = consumer_->poll(busy ? 5ms : recovering() ? 20ms : 100ms);
       if (!ev) {
         if (kafka::class_of(code_of(ev.error())) == kafka::error_class::fatal) {
@@ -215,16 +192,16 @@ public:
       } else if (ev->what == kafka::poll_event::kind::message) {
         handle(ev->rec);
       }
-      if (txn_.open) {
+      if (txn_.open()) {
         // Take the answers in bulk: one blocking receive per record costs a thread
         // wake-up each (measured: ~4k records/s that way).
-        if (txn_.outstanding >= 512)
+        if (txn_.outstanding() >= 512)
           drain(false);
-        if (clock_type::now() >= txn_.deadline || txn_.outstanding >= cfg_.max_in_flight)
+        if (txn_.due(clock_type::now(), cfg_.max_in_flight))
           commit();
       }
       recover_step();
-      if (!txn_.open && clock_type::now() >= next_sweep) {
+      if (!txn_.open() && clock_type::now() >= next_sweep) {
         next_sweep = clock_type::now() + 1s;
         passivate(true);
       }
@@ -244,7 +221,7 @@ public:
     }
     if (fatal_) {
       // Nothing uncommitted may stay behind: abort what is open, then stop.
-      if (txn_.open)
+      if (txn_.open())
         abort_and_recover("stopping: " + describe(fatal_));
       consumer_->close();
       stop_actors(std::nullopt);
@@ -365,7 +342,7 @@ private:
     spdlog::warn("processor {}: the consumer is unusable ({}); giving up its partitions and "
                  "joining the group again with a new consumer",
                  name_, why);
-    if (txn_.open)
+    if (txn_.open())
       abort_and_recover("the consumer is unusable");
     for (auto& [p, t] : tasks_) {
       stop_actors(p);
@@ -404,7 +381,7 @@ private:
         stop_actors(p);
         catch_up_.remove(p);
         for (const auto& tp : inputs_of(p))
-          read_to_.erase(tp);
+          txn_.unread(tp);
         if (auto it = tasks_.find(p); it != tasks_.end()) {
           // Kept: if the partition comes back, its store catches up from where it is.
           if (it->second.store)
@@ -475,7 +452,7 @@ private:
     // Read again from the committed offsets. (Never called with decisions of this
     // partition in an open transaction: those abort first.)
     for (const auto& tp : inputs_of(p))
-      read_to_.erase(tp);
+      txn_.unread(tp);
     if (reopen_store)
       t.store.reset();
     if (t.at == partition_task::phase::active) {
@@ -511,12 +488,12 @@ private:
     auto now = clock_type::now();
     // Starting a catch-up makes blocking calls (offsets, log ends, a store's origin
     // check): only between transactions, so that they never hold an open one back.
-    if (!txn_.open)
+    if (!txn_.open())
       for (auto& [p, t] : tasks_)
         if (t.at == partition_task::phase::recovering && now >= t.retry_at && !fatal_)
           start_catch_up(t);
     if (catch_up_.busy()) {
-      auto r = catch_up_.step(txn_.open ? 10ms : 50ms);
+      auto r = catch_up_.step(txn_.open() ? 10ms : 50ms);
       for (auto& [p, f] : r.failed) {
         if (!f.store && code_of(f.error) == ec::invalid_argument) {
           // A setting the reader cannot work with: no retry will help.
@@ -723,7 +700,7 @@ private:
     ++stats_.records;
     // Read: committed with the next transaction (every request has an output: its
     // outcome or a dead letter).
-    read_to_[{rec.topic, rec.partition}] = rec.offset + 1;
+    txn_.read(rec.topic, rec.partition, rec.offset);
     if (rec.topic == topics_.purchase_requests)
       handle_record<purchase_kind>(t, rec);
     else if (rec.topic == topics_.item_command_requests)
@@ -733,14 +710,13 @@ private:
   /// Begins a transaction unless one is open; false if the producer had to be made
   /// anew (then everything is recovered, and the record is read again).
   bool ensure_txn() {
-    if (txn_.open)
+    if (txn_.open())
       return true;
     if (auto err = producer_->begin_transaction()) {
       recreate_producer("begin_transaction: " + describe(err));
       return false;
     }
-    txn_.open = true;
-    txn_.deadline = clock_type::now() + cfg_.commit_interval;
+    txn_.begin(clock_type::now(), cfg_.commit_interval);
     return true;
   }
 
@@ -776,11 +752,10 @@ private:
     if (auto why = misplaced(rec, request.item_id))
       return dead_letter(rec, *why);
     const auto& id = Kind::id(request);
-    auto& pending = Kind::pending(txn_)[rec.partition];
     auto decided = Kind::decided(*t.store, id);
     if (!decided)
       return store_failed(t, decided.error());
-    if (pending.count(id) > 0 || *decided)
+    if (txn_.pending(Kind::kind, rec.partition, id) || *decided)
       return dead_letter(rec, fmt::format("{} \"{}\" was already decided; a {} is decided once",
                                           Kind::id_field, id, Kind::name));
     auto actor = actor_for(t, request.item_id);
@@ -788,10 +763,8 @@ private:
       return store_failed(t, actor.error());
     if (!ensure_txn())
       return;
-    pending.insert(id);
+    txn_.sent(Kind::kind, rec.partition, id, rec.timestamp_ms);
     (*self_)->send(*actor, Kind::atom, std::move(request));
-    ++txn_.outstanding;
-    txn_.request_times_ms.push_back(rec.timestamp_ms);
   }
 
   /// A store read failed: nothing can be decided from it. The transaction aborts
@@ -817,10 +790,10 @@ private:
 
   void produce(const std::string& topic, int32_t partition, std::string_view key,
                const std::string& value, const domain::headers& headers) {
-    if (!txn_.failure.empty())
+    if (!txn_.failure().empty())
       return;
     if (auto err = producer_->produce(topic, key, value, partition, headers.view()))
-      txn_.failure = describe(err);
+      txn_.fail(describe(err));
   }
 
   // -- item actors --------------------------------------------------------------
@@ -844,7 +817,7 @@ private:
   /// transactions: then every actor's state is committed, and the next request spawns
   /// it again from the state store.
   void passivate(bool sweep_idle) {
-    if (txn_.open || actors_.empty())
+    if (txn_.open() || actors_.empty())
       return;
     auto gone
       = actors_.passivate(clock_type::now(), cfg_.idle_timeout, cfg_.max_live_items, sweep_idle);
@@ -862,7 +835,7 @@ private:
 
   /// Takes the answers of the item actors; with `wait`, all of them.
   void drain(bool wait) {
-    while (txn_.outstanding > 0) {
+    while (txn_.outstanding() > 0) {
       bool got = false;
       (*self_)->receive(
         [&](purchase_reply& r) {
@@ -884,7 +857,6 @@ private:
   }
 
   void on_reply(purchase_reply& r) {
-    --txn_.outstanding;
     ++stats_.purchases_decided;
     ++(r.outcome.status == domain::purchase_status::successful ? stats_.purchases_successful
                                                                : stats_.purchases_failed);
@@ -896,13 +868,11 @@ private:
             domain::headers_of(request, cfg_.node_id));
     produce(topics_.purchases, p, r.outcome.item_id, domain::encode(r.outcome),
             domain::headers_of(r.outcome, cfg_.node_id, at));
-    txn_.outputs[p].purchases.push_back(r.outcome);
-    if (r.exists && r.outcome.status == domain::purchase_status::successful)
-      txn_.snapshots[r.outcome.item_id] = {p, std::move(r.state)};
+    txn_.decided(p, std::move(r.outcome),
+                 r.exists ? std::optional{std::move(r.state)} : std::nullopt);
   }
 
   void on_reply(command_reply& r) {
-    --txn_.outstanding;
     ++stats_.commands_decided;
     if (r.result.status == domain::command_status::rejected)
       ++stats_.commands_rejected;
@@ -913,9 +883,8 @@ private:
             domain::headers_of(request, cfg_.node_id));
     produce(topics_.item_commands, p, r.result.item_id, domain::encode(r.result),
             domain::headers_of(r.result, cfg_.node_id, at));
-    txn_.outputs[p].commands.push_back(r.result);
-    if (r.exists && r.result.status == domain::command_status::applied)
-      txn_.snapshots[r.result.item_id] = {p, std::move(r.state)};
+    txn_.decided(p, std::move(r.result),
+                 r.exists ? std::optional{std::move(r.state)} : std::nullopt);
   }
 
   // -- transactions -------------------------------------------------------------
@@ -977,7 +946,7 @@ private:
                        "the coordinator ends it, and the next owner reads what committed",
                        name_, step_error_);
         }
-        txn_ = open_txn{};
+        txn_.clear();
         return;
     }
   }
@@ -987,23 +956,23 @@ private:
   void observe_commit(clock_type::time_point began) {
     stats_.commit_seconds.observe(std::chrono::duration<double>(clock_type::now() - began).count());
     auto wall = wall_ms();
-    for (auto t : txn_.request_times_ms)
+    for (auto t : txn_.request_times_ms())
       if (t > 0) // a record without a timestamp says -1
         stats_.decision_seconds.observe(static_cast<double>(wall - t) / 1000.0);
   }
 
   void commit() {
-    if (!txn_.open)
+    if (!txn_.open())
       return;
     drain(true);
-    if (txn_.outstanding > 0)
+    if (txn_.outstanding() > 0)
       return abort_and_recover(fmt::format("{} item actors did not answer within {} ms",
-                                           txn_.outstanding, cfg_.actor_timeout.count()));
-    for (const auto& [item_id, snap] : txn_.snapshots)
+                                           txn_.outstanding(), cfg_.actor_timeout.count()));
+    for (const auto& [item_id, snap] : txn_.snapshots())
       produce(topics_.items, snap.first, item_id, domain::encode(snap.second),
               domain::headers_of(snap.second, cfg_.node_id));
-    if (!txn_.failure.empty())
-      return abort_and_recover(txn_.failure);
+    if (!txn_.failure().empty())
+      return abort_and_recover(txn_.failure());
     if (cfg_.chaos_abort_every > 0 && ++chaos_counter_ % cfg_.chaos_abort_every == 0) {
       // Make the outputs reach the log first, so that the abort has something to hide.
       producer_->flush(30s);
@@ -1011,10 +980,7 @@ private:
                                + std::to_string(cfg_.chaos_abort_every));
     }
     auto commit_began = clock_type::now();
-    std::vector<kafka::partition_offset> offsets;
-    offsets.reserve(read_to_.size());
-    for (const auto& [tp, next] : read_to_)
-      offsets.push_back({tp.topic, tp.partition, next});
+    auto offsets = txn_.offsets();
     if (auto how
         = step(kafka::txn_step::send_offsets,
                [&] { return producer_->send_offsets_to_transaction(offsets, *consumer_, 30s); });
@@ -1026,7 +992,7 @@ private:
     if (auto err = producer_->flush(30s))
       return abort_and_recover("flushing the transaction's records: " + describe(err));
     producer_->poll(milliseconds{0}); // serve the last delivery reports
-    txn_.delivered = producer_->take_delivered();
+    txn_.add_delivered(producer_->take_delivered());
     if (auto why = foreign_records()) {
       ++stats_.foreign_records;
       spdlog::error("processor {}: {}; aborting, and reading those partitions' logs again before "
@@ -1057,8 +1023,7 @@ private:
       std::raise(SIGKILL);
     }
     remember_committed();
-    txn_ = open_txn{};
-    read_to_.clear();
+    txn_.clear();
     passivate(false);
   }
 
@@ -1066,14 +1031,11 @@ private:
   /// commit: a store is never ahead of Kafka), with the positions our own outputs
   /// reached. A store that cannot take it is caught up from the log again.
   void remember_committed() {
-    auto& delivered = txn_.delivered;
     producer_->poll(milliseconds{0}); // nothing is left to deliver after the flush
-    for (auto& [tp, offsets] : producer_->take_delivered())
-      delivered[tp].insert(delivered[tp].end(), offsets.begin(), offsets.end());
+    txn_.add_delivered(producer_->take_delivered());
+    const auto& delivered = txn_.delivered();
     learn_origins(delivered);
-    for (auto& [item_id, snap] : txn_.snapshots)
-      txn_.outputs[snap.first].items.push_back(std::move(snap.second));
-    for (auto& [number, batch] : txn_.outputs) {
+    for (auto& [number, batch] : txn_.take_batches()) {
       auto p = number; // a plain variable: lambdas capture it on every compiler
       auto it = tasks_.find(p);
       if (it == tasks_.end() || !it->second.store)
@@ -1115,7 +1077,7 @@ private:
   /// store's positions never move past records it has not absorbed: found before the
   /// commit, the transaction aborts and the catch-up reads them.
   std::optional<std::string> foreign_records() const {
-    for (const auto& [tp, offsets] : txn_.delivered) {
+    for (const auto& [tp, offsets] : txn_.delivered()) {
       if (tp.topic != topics_.purchases && tp.topic != topics_.item_commands)
         continue;
       auto it = tasks_.find(tp.partition);
@@ -1180,7 +1142,7 @@ private:
   void abort_and_recover(const std::string& why) {
     ++stats_.aborts;
     spdlog::warn("processor {}: aborting the transaction: {}", name_, why);
-    if (txn_.open) {
+    if (txn_.open()) {
       auto how = step(kafka::txn_step::abort,
                       [&] { return producer_->abort_transaction(call_timeout()); });
       if (how == step_end::recreate)
@@ -1211,8 +1173,7 @@ private:
   /// Forgets everything uncommitted: actor state, replies in flight.
   void forget_uncommitted() {
     stop_actors(std::nullopt);
-    txn_ = open_txn{};
-    read_to_.clear(); // every partition is read again from its committed offsets
+    txn_.clear(); // every partition is read again from its committed offsets
     if (producer_)
       producer_->take_delivered(); // offsets of aborted records mean nothing
     // Replies of stopped actors may still arrive: a new mailbox never sees them.
@@ -1253,10 +1214,8 @@ private:
   std::string cluster_id_;
   /// The live item actors of this lane.
   item_registry<item_actor> actors_;
-  open_txn txn_;
-  /// The next offset to read, per input partition: committed with the next
-  /// transaction's outputs.
-  std::map<kafka::topic_partition, int64_t> read_to_;
+  /// The transaction being filled.
+  transaction txn_;
   std::string step_error_;
   /// Set when something cannot work however often it is retried (a bad setting).
   caf::error fatal_;
