@@ -12,6 +12,7 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
@@ -103,9 +104,9 @@ void raise_file_limit() {
   }
 }
 
-/// Runs the node's processing lanes, each on its own thread, until `stop`; the first
-/// lane that fails calls `failed` (which must make `stop` true: the others stop too)
-/// and its error is returned.
+/// Runs the node's processing lanes, each as its Kafka consumer actor, until `stop`;
+/// the first lane that fails calls `failed` (which must make `stop` true: the others
+/// stop too) and its error is returned.
 caf::error run_lanes(caf::actor_system& sys, const processor_config& pc,
                      const std::atomic<bool>& stop, const std::function<void()>& failed,
                      const std::vector<std::unique_ptr<processor_stats>>& stats) {
@@ -113,12 +114,12 @@ caf::error run_lanes(caf::actor_system& sys, const processor_config& pc,
   std::atomic<size_t> running{pc.lanes};
   std::atomic<int> first_failed{-1};
   std::vector<caf::error> errors(pc.lanes);
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < pc.lanes; ++i)
-    threads.emplace_back([&, i] {
-      auto cfg = pc;
-      cfg.lane = i;
-      errors[i] = run_processor(sys, cfg, lanes_stop, *stats[i]);
+  std::vector<caf::actor> lanes;
+  for (size_t i = 0; i < pc.lanes; ++i) {
+    auto cfg = pc;
+    cfg.lane = i;
+    lanes.push_back(spawn_processor(sys, cfg, lanes_stop, *stats[i], [&, i](caf::error err) {
+      errors[i] = std::move(err);
       int none = -1;
       if (errors[i] && first_failed.compare_exchange_strong(none, static_cast<int>(i))) {
         if (pc.lanes > 1)
@@ -128,7 +129,8 @@ caf::error run_lanes(caf::actor_system& sys, const processor_config& pc,
         failed();
       }
       --running;
-    });
+    }));
+  }
   // The stop flag is the node's; the lanes watch one of their own, so that a failed
   // lane stops the others at once.
   while (running > 0) {
@@ -136,8 +138,10 @@ caf::error run_lanes(caf::actor_system& sys, const processor_config& pc,
       lanes_stop = true;
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   }
-  for (auto& t : threads)
-    t.join();
+  // Their last act was to report; wait until they are gone (they use lanes_stop).
+  caf::scoped_actor {
+    sys
+    } -> wait_for(lanes);
   if (auto i = first_failed.load(); i >= 0)
     return std::move(errors[static_cast<size_t>(i)]);
   return {};
@@ -198,6 +202,9 @@ std::string node_metrics(const processor_stats& s, const gateway::stats& g, cons
     {"bps_transaction_commits_total", "counter", "Kafka transactions committed.",
      d(s.commits.load())},
     {"bps_transaction_aborts_total", "counter", "Kafka transactions aborted.", d(s.aborts.load())},
+    {"bps_item_actor_late_replies_total", "counter",
+     "Answers of item actors dropped because their decisions were forgotten first (an abort).",
+     d(s.late_replies.load())},
     {"bps_dead_letters_total", "counter", "Records sent to dead letters.",
      d(s.dead_letters.load())},
     {"bps_consumer_lag_records", "gauge", "Requests not yet read in this node's partitions.",

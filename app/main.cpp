@@ -243,7 +243,8 @@ int run_main(int argc, char** argv) {
     ->check(CLI::Range(0u, 1000000u));
   node->add_option("--fault", n.faults,
                    "testing only (tests/fault): inject a fault at a chosen moment, NAME=N: "
-                   "pause-before-commit, store-fail, offsets-fail or commit-unknown at the Nth "
+                   "pause-before-commit, store-fail, read-fail, offsets-fail or commit-unknown at "
+                   "the Nth "
                    "occurrence, catch-up-slow: N ms more per catch-up write; repeatable");
   node
     ->add_option("--chaos-abort-every", n.chaos_abort_every,

@@ -15,6 +15,7 @@ struct fault_name {
 constexpr fault_name names[] = {
   {"pause-before-commit", &fault_plan::pause_before_commit},
   {"store-fail", &fault_plan::store_fail},
+  {"read-fail", &fault_plan::read_fail},
   {"offsets-fail", &fault_plan::offsets_fail},
   {"commit-unknown", &fault_plan::commit_unknown},
   {"catch-up-slow", &fault_plan::catch_up_slow},

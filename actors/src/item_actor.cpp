@@ -11,17 +11,17 @@ item_actor::behavior_type item_actor_impl(item_actor::stateful_pointer<item_stat
                                           std::optional<domain::item> initial) {
   self->state.item = std::move(initial);
   return {
-    [self](atom::purchase, const domain::purchase& request) -> purchase_reply {
+    [self](atom::purchase, const domain::purchase& request, uint64_t tag) -> purchase_reply {
       auto decision = domain::decide_purchase(self->state.item, request);
       self->state.item = std::move(decision.state);
       auto& item = self->state.item;
-      return {std::move(decision.outcome), item ? *item : domain::item{}, item.has_value()};
+      return {std::move(decision.outcome), item ? *item : domain::item{}, item.has_value(), tag};
     },
-    [self](atom::command, const domain::item_command& request) -> command_reply {
+    [self](atom::command, const domain::item_command& request, uint64_t tag) -> command_reply {
       auto decision = domain::apply_command(self->state.item, request);
       self->state.item = std::move(decision.state);
       auto& item = self->state.item;
-      return {std::move(decision.result), item ? *item : domain::item{}, item.has_value()};
+      return {std::move(decision.result), item ? *item : domain::item{}, item.has_value(), tag};
     },
     [self](caf::get_atom) -> caf::result<domain::item> {
       if (!self->state.item)

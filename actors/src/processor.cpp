@@ -3,15 +3,17 @@
 #include <algorithm>
 #include <csignal>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
+#include <pthread.h>
 #include <set>
 #include <thread>
 #include <unordered_set>
 
 #include <caf/actor_system.hpp>
 #include <caf/after.hpp>
-#include <caf/scoped_actor.hpp>
+#include <caf/blocking_actor.hpp>
 #include <caf/send.hpp>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -152,9 +154,10 @@ enum class step_end {
 
 class processor {
 public:
-  processor(caf::actor_system& sys, const processor_config& cfg, const std::atomic<bool>& stop,
+  /// `self` is the lane's consumer actor: the item actors answer to its mailbox.
+  processor(caf::blocking_actor* self, const processor_config& cfg, const std::atomic<bool>& stop,
             processor_stats& stats)
-    : sys_(sys), cfg_(cfg), stop_(stop), stats_(stats),
+    : sys_(self->system()), self_(self), cfg_(cfg), stop_(stop), stats_(stats),
       name_(cfg.lanes > 1 ? cfg.node_id + "/" + std::to_string(cfg.lane) : cfg.node_id),
       topics_(kafka::topic_names::with_prefix(cfg.topic_prefix)),
       catch_up_(cfg.bootstrap, topics_, cfg.extra) {
@@ -752,7 +755,8 @@ private:
     if (auto why = misplaced(rec, request.item_id))
       return dead_letter(rec, *why);
     const auto& id = Kind::id(request);
-    auto decided = Kind::decided(*t.store, id);
+    auto decided = read_fault() ? caf::expected<bool>{make_error(ec::malformed, "fault: read-fail")}
+                                : Kind::decided(*t.store, id);
     if (!decided)
       return store_failed(t, decided.error());
     if (txn_.pending(Kind::kind, rec.partition, id) || *decided)
@@ -764,7 +768,13 @@ private:
     if (!ensure_txn())
       return;
     txn_.sent(Kind::kind, rec.partition, id, rec.timestamp_ms);
-    (*self_)->send(*actor, Kind::atom, std::move(request));
+    self_->send(*actor, Kind::atom, std::move(request), generation_);
+  }
+
+  /// Whether the read-fail fault fires at this read (counted while answers are owed).
+  bool read_fault() {
+    return cfg_.faults.read_fail > 0 && txn_.outstanding() > 0
+           && ++cfg_.faults.reached->store_reads == cfg_.faults.read_fail;
   }
 
   /// A store read failed: nothing can be decided from it. The transaction aborts
@@ -833,18 +843,25 @@ private:
     stats_.live_actors = actors_.size();
   }
 
-  /// Takes the answers of the item actors; with `wait`, all of them.
+  /// Takes the answers of the item actors; with `wait`, all of them. Answers of an
+  /// earlier generation (of actors stopped since) are dropped.
   void drain(bool wait) {
     while (txn_.outstanding() > 0) {
       bool got = false;
-      (*self_)->receive(
+      self_->receive(
         [&](purchase_reply& r) {
           got = true;
-          on_reply(r);
+          if (r.tag == generation_)
+            on_reply(r);
+          else
+            ++stats_.late_replies;
         },
         [&](command_reply& r) {
           got = true;
-          on_reply(r);
+          if (r.tag == generation_)
+            on_reply(r);
+          else
+            ++stats_.late_replies;
         },
         caf::after(wait ? cfg_.actor_timeout : milliseconds{0}) >> [] {});
       if (!got)
@@ -1141,7 +1158,12 @@ private:
 
   void abort_and_recover(const std::string& why) {
     ++stats_.aborts;
-    spdlog::warn("processor {}: aborting the transaction: {}", name_, why);
+    if (auto owed = txn_.outstanding(); owed > 0)
+      spdlog::warn("processor {}: aborting the transaction: {} ({} decisions still owed by item "
+                   "actors are dropped)",
+                   name_, why, owed);
+    else
+      spdlog::warn("processor {}: aborting the transaction: {}", name_, why);
     if (txn_.open()) {
       auto how = step(kafka::txn_step::abort,
                       [&] { return producer_->abort_transaction(call_timeout()); });
@@ -1176,8 +1198,8 @@ private:
     txn_.clear(); // every partition is read again from its committed offsets
     if (producer_)
       producer_->take_delivered(); // offsets of aborted records mean nothing
-    // Replies of stopped actors may still arrive: a new mailbox never sees them.
-    self_ = std::make_unique<caf::scoped_actor>(sys_);
+    // Replies of stopped actors may still arrive: drain() drops them by their tag.
+    ++generation_;
   }
 
   void report() {
@@ -1189,13 +1211,19 @@ private:
     last_report_ = fingerprint;
     spdlog::info(
       "processor {}: {} records, {} purchases and {} commands decided, {} dead "
-      "letters, {} commits, {} aborts, {} live item actors ({} passivated), {} partitions",
+      "letters, {} commits, {} aborts ({} late answers dropped), {} live item actors ({} "
+      "passivated), {} partitions",
       name_, stats_.records.load(), stats_.purchases_decided.load(), stats_.commands_decided.load(),
       stats_.dead_letters.load(), stats_.commits.load(), stats_.aborts.load(),
-      stats_.live_actors.load(), stats_.passivated.load(), stats_.assigned_partitions.load());
+      stats_.late_replies.load(), stats_.live_actors.load(), stats_.passivated.load(),
+      stats_.assigned_partitions.load());
   }
 
   caf::actor_system& sys_;
+  caf::blocking_actor* self_;
+  /// Tags the requests sent to item actors; moves on whenever the decisions not yet
+  /// committed are forgotten, so that a late answer of a stopped actor is dropped.
+  uint64_t generation_ = 0;
   processor_config cfg_;
   const std::atomic<bool>& stop_;
   processor_stats& stats_;
@@ -1203,7 +1231,6 @@ private:
   std::string name_;
   kafka::topic_names topics_;
   int32_t partition_count_ = 0;
-  std::unique_ptr<caf::scoped_actor> self_ = std::make_unique<caf::scoped_actor>(sys_);
   std::unique_ptr<kafka::producer> producer_;
   std::unique_ptr<kafka::consumer> consumer_;
   std::unique_ptr<kafka::log_ends> ends_;
@@ -1257,6 +1284,7 @@ void processor_stats::add(const processor_stats& o) {
                           {&producer_restarts, &o.producer_restarts},
                           {&live_actors, &o.live_actors},
                           {&passivated, &o.passivated},
+                          {&late_replies, &o.late_replies},
                           {&assigned_partitions, &o.assigned_partitions}})
     *to += from->load();
   if (o.rehydrating)
@@ -1282,10 +1310,49 @@ void processor_stats::add(const processor_stats& o) {
   consumer_lag = total;
 }
 
-caf::error run_processor(caf::actor_system& sys, const processor_config& cfg,
-                         const std::atomic<bool>& stop, processor_stats& stats) {
-  processor p{sys, cfg, stop, stats};
-  return p.run();
+namespace {
+
+/// A lane's Kafka consumer actor: it owns the lane's consumer and transactional
+/// producer, routes each request to its item actor and commits their answers. It
+/// blocks (in the consumer's poll, in transaction calls), so it is detached: a thread
+/// of its own, named after the lane.
+class consumer_actor : public caf::blocking_actor {
+public:
+  consumer_actor(caf::actor_config& ac, processor_config cfg, const std::atomic<bool>& stop,
+                 processor_stats& stats, std::function<void(caf::error)> done)
+    : caf::blocking_actor(ac), cfg_(std::move(cfg)), stop_(stop), stats_(stats),
+      done_(std::move(done)) {}
+
+  const char* name() const override {
+    return "bps.consumer";
+  }
+
+  void act() override {
+    // Shown by top -H and /proc/<pid>/task/*/comm (at most 15 characters).
+    auto thread_name = "bps-lane" + std::to_string(cfg_.lane);
+    pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
+    caf::error result;
+    {
+      processor p{this, cfg_, stop_, stats_};
+      result = p.run();
+    }
+    done_(std::move(result));
+  }
+
+private:
+  processor_config cfg_;
+  const std::atomic<bool>& stop_;
+  processor_stats& stats_;
+  std::function<void(caf::error)> done_;
+};
+
+} // namespace
+
+caf::actor spawn_processor(caf::actor_system& sys, const processor_config& cfg,
+                           const std::atomic<bool>& stop, processor_stats& stats,
+                           std::function<void(caf::error)> done) {
+  return sys.spawn<consumer_actor, caf::detached>(cfg, std::cref(stop), std::ref(stats),
+                                                  std::move(done));
 }
 
 } // namespace bps

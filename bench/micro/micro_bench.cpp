@@ -101,7 +101,7 @@ void item_actor_bulk(benchmark::State& state) {
     domain::purchase request{"p-1", "book-1", 1, "alice"};
     for (auto _ : state) {
       for (int64_t i = 0; i < batch; ++i)
-        self->send(actor, atom::purchase_v, request);
+        self->send(actor, atom::purchase_v, request, uint64_t{0});
       for (int64_t i = 0; i < batch; ++i)
         self->receive([](purchase_reply& r) { benchmark::DoNotOptimize(r.outcome.status); });
     }

@@ -264,6 +264,26 @@ def store_fail(run):
 
 
 @scenario
+def read_fail(run):
+    """A state-store read fails (injected) while item actors still owe the transaction
+    answers: it aborts with decisions in flight, their late answers are dropped, and each of
+    its requests is decided again, once."""
+    rng = run.rng
+    n = rng.randint(3, 60)
+    args = ["--fault", f"read-fail={n}", "--max-live-items", str(rng.randint(1, 50))]
+    run.note(" ".join(args))
+    nodes = start_nodes(run, rng.choice([1, 2]), args, state=rng.random() < 0.5)
+    run.expect_log(nodes, r"fault: read-fail \(([1-9]\d*) decisions still owed",
+                   "the failed store read, with decisions in flight")
+    # Answers already sent when the abort came (the abort waits for the broker first).
+    run.expect_log(nodes, r"\(([1-9]\d*) late answers dropped\)", "late answers dropped")
+    # Fast enough that a transaction gathers several requests (reads count only then).
+    lg = start_load(run, rate=rng.randint(250, 400))
+    finish_load(run, lg)
+    run.finish()
+
+
+@scenario
 def topics_recreated(run):
     """Topics deleted and created anew under a node's state dir, the new log grown past the
     store's old positions before the node comes back."""

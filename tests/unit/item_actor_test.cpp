@@ -39,16 +39,27 @@ CAF_TEST_FIXTURE_SCOPE(item_actor_tests, fixture)
 CAF_TEST(two purchases racing for the last unit give exactly one SUCCESSFUL) {
   auto item = spawn_item(1);
   // Both requests are in the item's mailbox before it runs: a race for one unit.
-  self->send(item, atom::purchase_v, make_request("p-a"));
-  self->send(item, atom::purchase_v, make_request("p-b"));
-  expect((atom::purchase, purchase),
-         from(self).to(item).with(atom::purchase_v, make_request("p-a")));
-  expect((atom::purchase, purchase),
-         from(self).to(item).with(atom::purchase_v, make_request("p-b")));
+  self->send(item, atom::purchase_v, make_request("p-a"), uint64_t{7});
+  self->send(item, atom::purchase_v, make_request("p-b"), uint64_t{8});
+  expect((atom::purchase, purchase, uint64_t),
+         from(self).to(item).with(atom::purchase_v, make_request("p-a"), uint64_t{7}));
+  expect((atom::purchase, purchase, uint64_t),
+         from(self).to(item).with(atom::purchase_v, make_request("p-b"), uint64_t{8}));
   purchase first;
   purchase second;
-  self->receive([&](purchase_reply& r) { first = std::move(r.outcome); });
-  self->receive([&](purchase_reply& r) { second = std::move(r.outcome); });
+  uint64_t first_tag = 0;
+  uint64_t second_tag = 0;
+  self->receive([&](purchase_reply& r) {
+    first = std::move(r.outcome);
+    first_tag = r.tag;
+  });
+  self->receive([&](purchase_reply& r) {
+    second = std::move(r.outcome);
+    second_tag = r.tag;
+  });
+  // Each reply carries its request's tag back.
+  CAF_CHECK_EQUAL(first_tag, 7u);
+  CAF_CHECK_EQUAL(second_tag, 8u);
   CAF_CHECK_EQUAL(first.purchase_id, "p-a");
   CAF_CHECK(first.status == purchase_status::successful);
   CAF_CHECK_EQUAL(second.purchase_id, "p-b");
@@ -61,7 +72,7 @@ CAF_TEST(two purchases racing for the last unit give exactly one SUCCESSFUL) {
 CAF_TEST(many queued purchases never sell more than the stock) {
   auto item = spawn_item(3);
   for (int i = 0; i < 10; ++i)
-    self->send(item, atom::purchase_v, make_request("p-" + std::to_string(i)));
+    self->send(item, atom::purchase_v, make_request("p-" + std::to_string(i)), uint64_t{0});
   run();
   int successful = 0;
   for (int i = 0; i < 10; ++i)
@@ -80,13 +91,14 @@ CAF_TEST(an item actor inserted by a command then sells from the new stock) {
   insert.command_id = "c-1";
   insert.item_id = "seat-1";
   insert.quantity = 2;
-  self->send(item, atom::command_v, insert);
-  self->send(item, atom::purchase_v, make_request("p-1", 2));
+  self->send(item, atom::command_v, insert, uint64_t{3});
+  self->send(item, atom::purchase_v, make_request("p-1", 2), uint64_t{3});
   run();
   self->receive([](command_reply& r) {
     CAF_CHECK(r.result.status == domain::command_status::applied);
     CAF_CHECK(r.exists);
     CAF_CHECK_EQUAL(r.state.version, 1);
+    CAF_CHECK_EQUAL(r.tag, 3u);
   });
   self->receive([](purchase_reply& r) {
     CAF_CHECK(r.outcome.status == purchase_status::successful);

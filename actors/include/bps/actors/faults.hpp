@@ -22,6 +22,10 @@ struct fault_plan {
   uint32_t pause_before_commit = 0;
   /// The Nth state-store write after a commit fails (as a full disk would).
   uint32_t store_fail = 0;
+  /// The Nth read of a request's id from a state store, counting only reads made while
+  /// item actors owe the open transaction answers, fails (as a failing disk would): the
+  /// transaction aborts with decisions in flight, whose answers come late.
+  uint32_t read_fail = 0;
   /// The Nth fetch of committed offsets, when the node rewinds or takes over
   /// partitions, fails (as a restarting group coordinator would make it).
   uint32_t offsets_fail = 0;
@@ -37,18 +41,21 @@ struct fault_plan {
   struct counts {
     std::atomic<uint32_t> commits{0};
     std::atomic<uint32_t> store_writes{0};
+    std::atomic<uint32_t> store_reads{0};
     std::atomic<uint32_t> offset_fetches{0};
   };
   std::shared_ptr<counts> reached = std::make_shared<counts>();
 
   bool any() const noexcept {
-    return pause_before_commit + store_fail + offsets_fail + commit_unknown + catch_up_slow > 0;
+    return pause_before_commit + store_fail + read_fail + offsets_fail + commit_unknown
+             + catch_up_slow
+           > 0;
   }
 };
 
-/// Adds one fault given as NAME=N (pause-before-commit, store-fail, offsets-fail,
-/// commit-unknown, catch-up-slow; N >= 1) to `plan`. Returns what is wrong with `spec`, if
-/// anything.
+/// Adds one fault given as NAME=N (pause-before-commit, store-fail, read-fail,
+/// offsets-fail, commit-unknown, catch-up-slow; N >= 1) to `plan`. Returns what is wrong with
+/// `spec`, if anything.
 std::optional<std::string> add_fault(fault_plan& plan, std::string_view spec);
 
 /// The plan as NAME=N words, for the log.

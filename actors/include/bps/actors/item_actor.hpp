@@ -15,11 +15,12 @@ namespace bps {
 /// decided one after the other, so two buyers racing for the last unit cannot both
 /// get it. Its state may be ahead of what Kafka committed; the processor stops it
 /// and spawns a fresh one from committed state when a transaction aborts.
+/// A request's tag (any number) comes back in its reply.
 using item_actor = caf::typed_actor<
   /// Decides a CREATED purchase of this item; replies with its outcome and the item after it.
-  caf::replies_to<atom::purchase, domain::purchase>::with<purchase_reply>,
+  caf::replies_to<atom::purchase, domain::purchase, uint64_t>::with<purchase_reply>,
   /// Applies a REQUESTED command to this item; replies with its result and the item after it.
-  caf::replies_to<atom::command, domain::item_command>::with<command_reply>,
+  caf::replies_to<atom::command, domain::item_command, uint64_t>::with<command_reply>,
   /// The item's current state; an error if the item does not exist.
   caf::replies_to<caf::get_atom>::with<domain::item>>;
 

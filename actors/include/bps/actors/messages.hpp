@@ -20,6 +20,9 @@ struct purchase_reply {
   /// The item after the decision; meaningful only if `exists`.
   domain::item state;
   bool exists = false;
+  /// The tag the request carried, unchanged: the sender's way to tell the answers it
+  /// still waits for from late ones (a lane drops the answers of actors it stopped).
+  uint64_t tag = 0;
 };
 
 /// An item actor's answer to a command: the result and the item after it.
@@ -27,6 +30,8 @@ struct command_reply {
   domain::item_command result;
   domain::item state;
   bool exists = false;
+  /// As in purchase_reply.
+  uint64_t tag = 0;
 };
 
 } // namespace bps
@@ -63,12 +68,12 @@ namespace bps {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, purchase_reply& x) {
-  return f(caf::meta::type_name("purchase_reply"), x.outcome, x.state, x.exists);
+  return f(caf::meta::type_name("purchase_reply"), x.outcome, x.state, x.exists, x.tag);
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, command_reply& x) {
-  return f(caf::meta::type_name("command_reply"), x.result, x.state, x.exists);
+  return f(caf::meta::type_name("command_reply"), x.result, x.state, x.exists, x.tag);
 }
 
 } // namespace bps
@@ -82,9 +87,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(bps, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(bps, (bps::purchase_reply))
   CAF_ADD_TYPE_ID(bps, (bps::command_reply))
 
-  /// Decide a purchase: (purchase_atom, purchase) -> purchase_reply.
+  /// Decide a purchase: (purchase_atom, purchase, tag) -> purchase_reply.
   CAF_ADD_ATOM(bps, bps::atom, purchase, "purchase")
-  /// Apply an item command: (command_atom, item_command) -> command_reply.
+  /// Apply an item command: (command_atom, item_command, tag) -> command_reply.
   CAF_ADD_ATOM(bps, bps::atom, command, "command")
 
 CAF_END_TYPE_ID_BLOCK(bps)

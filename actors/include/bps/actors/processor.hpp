@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -19,6 +20,7 @@
 #include "bps/kafka/types.hpp"
 
 namespace caf {
+class actor;
 class actor_system;
 } // namespace caf
 
@@ -84,6 +86,9 @@ struct processor_stats {
   std::atomic<uint64_t> producer_restarts{0};
   std::atomic<uint64_t> live_actors{0};
   std::atomic<uint64_t> passivated{0};
+  /// Answers of item actors that arrived after their decisions were forgotten (an
+  /// abort, a new producer): dropped.
+  std::atomic<uint64_t> late_replies{0};
   std::atomic<uint64_t> assigned_partitions{0};
   /// True while some partition is catching up with the log (newly assigned, or after
   /// an abort or a failure): it decides nothing until it has.
@@ -130,10 +135,13 @@ std::string processor_member_id(const std::string& topic_prefix, const std::stri
 std::string processor_store_dir(const std::string& state_dir, const std::string& topic_prefix,
                                 size_t lane, int32_t p);
 
-/// Runs the loop on the calling thread until `stop` becomes true, then commits
-/// what is open and leaves the group. Returns an error only for what it cannot
-/// recover from (bad settings, topics that do not fit); Kafka outages are retried.
-caf::error run_processor(caf::actor_system& sys, const processor_config& cfg,
-                         const std::atomic<bool>& stop, processor_stats& stats);
+/// Starts a lane as its Kafka consumer actor (detached: a thread of its own, named
+/// bps-lane<k>), which runs the loop until `stop` becomes true, then commits what is
+/// open and leaves the group. Its last act is to call `done` (on its thread) with its
+/// result: an error only for what it cannot recover from (bad settings, topics that
+/// do not fit); Kafka outages are retried. `stop` and `stats` must outlive it.
+caf::actor spawn_processor(caf::actor_system& sys, const processor_config& cfg,
+                           const std::atomic<bool>& stop, processor_stats& stats,
+                           std::function<void(caf::error)> done);
 
 } // namespace bps
