@@ -164,6 +164,17 @@ public:
     catch_up_.slow_writes_by(milliseconds{cfg.faults.catch_up_slow});
   }
 
+  /// Closes the consumer while everything its rebalance callback uses still exists
+  /// (librdkafka revokes the partitions in close(); members are destroyed in reverse
+  /// order of declaration, the consumer after the transaction and the tasks).
+  ~processor() {
+    if (consumer_)
+      consumer_->close();
+  }
+
+  processor(const processor&) = delete;
+  processor& operator=(const processor&) = delete;
+
   caf::error run() {
     if (auto err = learn_partition_count())
       return err;
@@ -186,8 +197,10 @@ public:
       auto ev = consumer_->poll(busy ? 5ms : recovering() ? 20ms : 100ms);
       if (!ev) {
         if (kafka::class_of(code_of(ev.error())) == kafka::error_class::fatal) {
-          if (auto err = recreate_consumer(describe(ev.error())))
-            return err;
+          if (auto err = recreate_consumer(describe(ev.error()))) {
+            fatal_ = std::move(err); // stops below, with what is open aborted
+            break;
+          }
           continue;
         }
         spdlog::warn("processor {}: {}", name_, describe(ev.error()));
@@ -226,7 +239,8 @@ public:
       // Nothing uncommitted may stay behind: abort what is open, then stop.
       if (txn_.open())
         abort_and_recover("stopping: " + describe(fatal_));
-      consumer_->close();
+      if (consumer_)
+        consumer_->close();
       stop_actors(std::nullopt);
       return std::move(fatal_);
     }
@@ -1332,9 +1346,16 @@ public:
     auto thread_name = "bps-lane" + std::to_string(cfg_.lane);
     pthread_setname_np(pthread_self(), thread_name.substr(0, 15).c_str());
     caf::error result;
-    {
+    // CAF ends a detached actor whose act() throws without a word: report it as the
+    // lane's failure instead, so that the node stops (a lane that only vanished would
+    // leave its partitions undecided and the node waiting for it).
+    try {
       processor p{this, cfg_, stop_, stats_};
       result = p.run();
+    } catch (const std::exception& e) {
+      result = make_error(ec::internal, std::string{"the processing loop threw: "} + e.what());
+    } catch (...) {
+      result = make_error(ec::internal, "the processing loop threw an unknown exception");
     }
     done_(std::move(result));
   }

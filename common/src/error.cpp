@@ -15,6 +15,7 @@ const char* to_string(ec code) noexcept {
     case ec::topic_mismatch: return "topic_mismatch";
     case ec::timeout: return "timeout";
     case ec::malformed: return "malformed";
+    case ec::internal: return "internal";
   }
   return "unknown";
 }

@@ -9,7 +9,8 @@ int status_for(ec code) noexcept {
     case ec::none: return 200;
     case ec::invalid_argument:
     case ec::malformed: return 400;
-    case ec::topic_mismatch: return 500;
+    case ec::topic_mismatch:
+    case ec::internal: return 500;
     case ec::timeout: return 504;
     case ec::kafka_retriable:
     case ec::kafka_abortable:

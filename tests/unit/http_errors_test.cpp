@@ -13,7 +13,7 @@ CAF_TEST(each error code maps to the status a client can act on) {
   const std::pair<ec, int> rows[] = {
     {ec::invalid_argument, 400}, {ec::malformed, 400},       {ec::timeout, 504},
     {ec::kafka_retriable, 503},  {ec::kafka_abortable, 503}, {ec::kafka_fatal, 503},
-    {ec::kafka_error, 503},      {ec::topic_mismatch, 500},
+    {ec::kafka_error, 503},      {ec::topic_mismatch, 500},  {ec::internal, 500},
   };
   for (auto [code, status] : rows) {
     CAF_MESSAGE(bps::to_string(code));

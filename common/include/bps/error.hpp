@@ -31,6 +31,8 @@ enum class ec : uint8_t {
   timeout,
   /// A record or file could not be decoded.
   malformed,
+  /// Something that must not happen did (a bug: e.g. an exception out of a loop).
+  internal,
 };
 
 /// The name of an error code, e.g. "kafka_fatal".
