@@ -166,8 +166,13 @@ public:
 
   /// Closes the consumer while everything its rebalance callback uses still exists
   /// (librdkafka revokes the partitions in close(); members are destroyed in reverse
-  /// order of declaration, the consumer after the transaction and the tasks).
+  /// order of declaration, the consumer after the transaction and the tasks). run()
+  /// closes it itself; this is for an exception out of the loop, after which nothing
+  /// may commit (a record read may be without its outcome): the open transaction is
+  /// forgotten, so the revoke commits nothing, and the coordinator aborts it (its
+  /// timeout, or the next producer with this transactional id).
   ~processor() {
+    txn_.clear();
     if (consumer_)
       consumer_->close();
   }
