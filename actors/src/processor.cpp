@@ -870,22 +870,25 @@ private:
       self_->receive(
         [&](purchase_reply& r) {
           got = true;
-          if (r.tag == generation_)
-            on_reply(r);
-          else
-            ++stats_.late_replies;
+          take(r);
         },
         [&](command_reply& r) {
           got = true;
-          if (r.tag == generation_)
-            on_reply(r);
-          else
-            ++stats_.late_replies;
+          take(r);
         },
         caf::after(wait ? cfg_.actor_timeout : milliseconds{0}) >> [] {});
       if (!got)
         return;
     }
+  }
+
+  /// An answer of this generation is decided on; an older one is dropped.
+  template <class Reply>
+  void take(Reply& r) {
+    if (r.tag == generation_)
+      on_reply(r);
+    else
+      ++stats_.late_replies;
   }
 
   int32_t partition_of(const std::string& item_id) {

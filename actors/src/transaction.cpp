@@ -39,22 +39,26 @@ void transaction::sent(request_kind kind, int32_t partition, const std::string& 
     request_times_ms_.push_back(timestamp_ms);
 }
 
-void transaction::decided(int32_t partition, domain::purchase outcome,
-                          std::optional<domain::item> state) {
+void transaction::answered(int32_t partition, const std::string& item_id,
+                           std::optional<domain::item> state, bool changed) {
   if (outstanding_ > 0)
     --outstanding_;
+  if (state && changed)
+    snapshots_.insert_or_assign(item_id, std::pair{partition, std::move(*state)});
+}
+
+void transaction::decided(int32_t partition, domain::purchase outcome,
+                          std::optional<domain::item> state) {
   // Only a sale changes the item (a failed purchase leaves it as it was).
-  if (state && outcome.status == domain::purchase_status::successful)
-    snapshots_.insert_or_assign(outcome.item_id, std::pair{partition, std::move(*state)});
+  answered(partition, outcome.item_id, std::move(state),
+           outcome.status == domain::purchase_status::successful);
   outputs_[partition].purchases.push_back(std::move(outcome));
 }
 
 void transaction::decided(int32_t partition, domain::item_command result,
                           std::optional<domain::item> state) {
-  if (outstanding_ > 0)
-    --outstanding_;
-  if (state && result.status == domain::command_status::applied)
-    snapshots_.insert_or_assign(result.item_id, std::pair{partition, std::move(*state)});
+  answered(partition, result.item_id, std::move(state),
+           result.status == domain::command_status::applied);
   outputs_[partition].commands.push_back(std::move(result));
 }
 

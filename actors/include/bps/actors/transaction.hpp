@@ -110,6 +110,10 @@ public:
   }
 
 private:
+  /// One answer less owed; `state` becomes the item's snapshot if the decision `changed` it.
+  void answered(int32_t partition, const std::string& item_id, std::optional<domain::item> state,
+                bool changed);
+
   bool open_ = false;
   clock::time_point deadline_;
   std::map<kafka::topic_partition, int64_t> read_to_;
